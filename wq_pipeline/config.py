@@ -1,0 +1,117 @@
+"""Pydantic models for user-facing options, validated at the edge (CLI / flow parameters).
+
+Each model lives in its own section below; keep sections independent.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# ---------------------------------------------------------------------------
+# QC configuration (used by wq_pipeline.qc.run_qc / wq_pipeline.load.load_station)
+# ---------------------------------------------------------------------------
+
+
+class QCConfig(BaseModel):
+    """Options of the quality-control stage (:func:`wq_pipeline.qc.run_qc`).
+
+    - ``drop_suspect``: NERRS ``<1>`` (suspect) readings are removed only when True.
+    - ``max_gap``: runs of at most this many missing grid steps, with data on both
+      sides, are linearly interpolated; longer runs stay NaN entirely (>= 0; 0 = never).
+    - ``ranges``: physical range overrides ``{column: (low, high)}`` (inclusive, column
+      units), matched case-insensitively; they replace the built-in range for that column.
+    - ``duplicate_rule``: rows sharing a timestamp but differing in some value are
+      resolved by keeping the ``"last"`` row in file order (the newest export) or by the
+      ``"mean"`` of their QC-passed values.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    drop_suspect: bool = False
+    max_gap: int = Field(default=3, ge=0)
+    ranges: dict[str, tuple[float, float]] | None = None
+    duplicate_rule: Literal["last", "mean"] = "last"
+
+    @field_validator("ranges")
+    @classmethod
+    def _check_ranges(
+        cls, v: dict[str, tuple[float, float]] | None
+    ) -> dict[str, tuple[float, float]] | None:
+        if v is None:
+            return v
+        for name, (lo, hi) in v.items():
+            if not name.strip():
+                raise ValueError("range override with an empty column name")
+            if math.isnan(lo) or math.isnan(hi) or lo > hi:
+                raise ValueError(f"range for {name!r} must be (low, high) with low <= high, got ({lo}, {hi})")
+        return v
+
+
+# ---------------------------------------------------------------------------
+# (other configuration models go below)
+# ---------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------
+# Evaluation configuration (wq evaluate / flows.evaluate.evaluate_flow)
+# ---------------------------------------------------------------------------
+
+METHODS = ("vmd", "eemd", "ceemdan")
+PROTOCOLS = ("stepwise", "global")
+
+
+class EvaluateConfig(BaseModel):
+    """Everything one evaluation run needs. Lengths are in grid steps of ``freq``.
+
+    - ``window`` (W): input steps each network sees; ``decomp_window`` (L >= W): length of the
+      trailing window decomposed at every forecast origin (stepwise protocol).
+    - ``horizon`` (H): steps ahead; metrics are reported per step and at step H.
+    - ``protocol``: ``stepwise`` (honest, default) or ``global`` (leaky, reproduction only).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: Path
+    target: str
+    time_col: str | None = None
+    site: str | None = None
+    site_col: str | None = None
+    freq: str | None = None
+    method: Literal["vmd", "eemd", "ceemdan"] = "vmd"
+    modes: int = Field(default=8, ge=1, le=32)
+    window: int = Field(default=48, ge=2, le=2000)
+    decomp_window: int = Field(default=512, ge=8, le=20000)
+    horizon: int = Field(default=6, ge=1, le=500)
+    protocol: Literal["stepwise", "global"] = "stepwise"
+    test_fraction: float = Field(default=0.2, gt=0.0, lt=0.5)
+    val_fraction: float = Field(default=0.1, gt=0.0, lt=0.5)
+    epochs: int = Field(default=20, ge=1, le=1000)
+    batch_size: int = Field(default=128, ge=1, le=65536)
+    units: int = Field(default=32, ge=1, le=1024)
+    patience: int = Field(default=4, ge=1, le=1000)
+    seed: int = Field(default=0, ge=0)
+    seasonal_period: int | None = Field(default=None, ge=1)
+    vmd_alpha: float = Field(default=2000.0, gt=0)
+    vmd_tau: float = Field(default=0.0, ge=0)
+    vmd_tol: float = Field(default=1e-7, gt=0)
+    emd_trials: int = Field(default=20, ge=1, le=1000)
+    emd_noise_width: float = Field(default=0.05, gt=0)
+    out: Path = Path("reports/latest")
+    qc: QCConfig = Field(default_factory=QCConfig)
+    command: str = ""
+
+    @model_validator(mode="after")
+    def _check_lengths(self) -> "EvaluateConfig":
+        if self.decomp_window < self.window:
+            raise ValueError(f"decomp_window ({self.decomp_window}) must be >= window ({self.window})")
+        return self
+
+    def decomposer_params(self) -> dict[str, float | int | bool]:
+        """Method-specific parameters passed to :func:`wq_pipeline.decompose.make_decomposer`."""
+        if self.method == "vmd":
+            return {"alpha": self.vmd_alpha, "tau": self.vmd_tau, "tol": self.vmd_tol}
+        return {"trials": self.emd_trials, "noise_width": self.emd_noise_width}

@@ -1,0 +1,115 @@
+"""Training with early stopping and fixed seeds; deterministic prediction."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+ProgressFn = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`fit_forecaster`.
+
+    ``history``: ``{"loss": [...], "val_loss": [...]}``, one float per epoch run (scaled MSE);
+    ``epochs_run``: epochs actually run (early stopping may end before ``epochs``);
+    ``best_epoch``: 1-based epoch with the lowest ``val_loss`` (its weights are the ones kept);
+    ``seconds``: wall-clock training time.
+    """
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epochs_run: int = 0
+    best_epoch: int = 0
+    seconds: float = 0.0
+
+
+class _ProgressCallback(keras.callbacks.Callback):
+    """Forward each finished epoch (1-based) and its logs as plain floats to ``fn``."""
+
+    def __init__(self, fn: ProgressFn) -> None:
+        super().__init__()
+        self._fn = fn
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._fn(int(epoch) + 1, {k: float(v) for k, v in (logs or {}).items()})
+
+
+def _check_xy(label: str, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y, dtype=np.float32)
+    if x.ndim != 3 or y.ndim != 2 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"{label}: expected X (n, W, C) and Y (n, H) with equal n, got {x.shape} and {y.shape}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{label}: no samples")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError(f"{label}: X and Y must be finite (drop samples with NaN before training)")
+    return x, y
+
+
+def fit_forecaster(
+    model: keras.Model,
+    X_train: np.ndarray,
+    Y_train: np.ndarray,
+    X_val: np.ndarray,
+    Y_val: np.ndarray,
+    *,
+    epochs: int = 20,
+    batch_size: int = 64,
+    patience: int = 5,
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+) -> TrainResult:
+    """Fit a compiled model: X ``(n, W, C)``, Y ``(n, H)``, both already scaled.
+
+    Early stopping on ``val_loss`` with ``patience`` epochs, restoring the best weights. The
+    global Keras seed is set to ``seed`` right before fitting, so batches are shuffled in the
+    same order on every run. ``progress(epoch, logs)`` (1-based epoch, logs of plain floats) is
+    called after each epoch if given.
+    """
+    X_train, Y_train = _check_xy("training data", X_train, Y_train)
+    X_val, Y_val = _check_xy("validation data", X_val, Y_val)
+    if epochs < 1 or batch_size < 1 or patience < 0:
+        raise ValueError(f"need epochs >= 1, batch_size >= 1, patience >= 0; got {epochs}, {batch_size}, {patience}")
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=int(patience), restore_best_weights=True, mode="min"
+        )
+    ]
+    if progress is not None:
+        callbacks.append(_ProgressCallback(progress))
+    keras.utils.set_random_seed(int(seed))
+    start = time.perf_counter()
+    hist = model.fit(
+        X_train,
+        Y_train,
+        validation_data=(X_val, Y_val),
+        epochs=int(epochs),
+        batch_size=int(batch_size),
+        shuffle=True,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    seconds = time.perf_counter() - start
+    history = {
+        "loss": [float(v) for v in hist.history.get("loss", [])],
+        "val_loss": [float(v) for v in hist.history.get("val_loss", [])],
+    }
+    val = np.asarray(history["val_loss"], dtype=float)
+    best = int(np.nanargmin(val)) + 1 if val.size and np.isfinite(val).any() else len(val)
+    return TrainResult(history=history, epochs_run=len(history["loss"]), best_epoch=best, seconds=seconds)
+
+
+def predict(model: keras.Model, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Deterministic inference (dropout off): X ``(n, W, C)`` -> ``(n, H)`` float64, scaled units."""
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 3:
+        raise ValueError(f"expected X of shape (n, W, C), got {X.shape}")
+    if X.shape[0] == 0:
+        return np.zeros((0, int(model.output_shape[-1])), dtype=np.float64)
+    return np.asarray(model.predict(X, batch_size=int(batch_size), verbose=0), dtype=np.float64)

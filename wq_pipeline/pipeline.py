@@ -1,0 +1,452 @@
+"""The evaluation pipeline as plain stage functions.
+
+:func:`run_evaluation` chains the stages. It takes a ``run_stage`` callable so that the Prefect
+flow in ``flows/evaluate.py`` can run every stage as a task (with caching of decompositions)
+while the library itself never imports Prefect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .config import EvaluateConfig
+from .decompose import Decomposer, make_decomposer
+from .errors import InputError
+from .load import load_station
+from .metrics import add_skill, score, to_jsonable
+from .protocol import (
+    LEAKY_LABEL,
+    ComponentSamples,
+    Split,
+    chronological_split,
+    component_targets,
+    eligible_origins,
+    global_decompose,
+    raw_windows,
+    select_rows,
+    stepwise_decompose,
+    target_matrix,
+    window_ok,
+)
+from .qc import StationSeries
+from .scaling import Scaler
+from .stationarity import stationarity_table
+
+MODEL_NAMES = ("persistence", "seasonal_naive", "arima", "lstm", "decomp_lstm", "decomp_feca_lstm")
+MAIN_MODEL = "decomp_feca_lstm"
+
+StageRunner = Callable[..., Any]
+
+
+def run_directly(name: str, fn: Callable[..., Any], *args: Any, cache_key: str | None = None, **kwargs: Any) -> Any:
+    """Default stage runner: call the stage function in-process."""
+    return fn(*args, **kwargs)
+
+
+def _progress_bar(total: int, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="win" if "ecompos" in desc else "it", file=sys.stderr,
+                disable=os.environ.get("WQ_NO_PROGRESS") == "1", leave=False)
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def load_stage(cfg: EvaluateConfig) -> StationSeries:
+    """Load, quality-control and regularise the target series."""
+    return load_station(
+        cfg.data, cfg.target, time_col=cfg.time_col, site=cfg.site, site_col=cfg.site_col, freq=cfg.freq, qc=cfg.qc
+    )
+
+
+@dataclass
+class Plan:
+    """Where forecasts are issued and which windows must be decomposed."""
+
+    values: np.ndarray  # (N,) target after QC, NaN in long gaps
+    observed: np.ndarray  # (N,) bool, real observations
+    times: pd.DatetimeIndex
+    split: Split
+    decompose_at: np.ndarray  # sorted positions whose trailing window is decomposed
+
+
+def plan_stage(station: StationSeries, cfg: EvaluateConfig) -> Plan:
+    """Choose eligible origins, split them chronologically and list the windows to decompose.
+
+    Raises :class:`InputError` when the series is too short for the window, decomposition
+    window and horizon.
+    """
+    values = station.values.to_numpy(dtype=float)
+    observed = station.observed.to_numpy(dtype=bool)
+    lookback = max(cfg.window, cfg.decomp_window)
+    ok = eligible_origins(values, observed, lookback, cfg.horizon)
+    split = chronological_split(values.size, ok, cfg.horizon, cfg.test_fraction, cfg.val_fraction)
+    need = f"window {cfg.window}, decomposition window {cfg.decomp_window} and horizon {cfg.horizon}"
+    for name, part, minimum in (("training", split.train, 50), ("validation", split.val, 10), ("test", split.test, 5)):
+        if part.size < minimum:
+            raise InputError(
+                f"{cfg.data}: column '{cfg.target}' has {int(np.isfinite(values).sum())} usable points on a "
+                f"{values.size}-step {station.freq} grid (longest gap {station.summary.get('longest_gap_steps')} steps); "
+                f"the {name} period yields only {part.size} forecast origins with {need} "
+                f"(at least {minimum} needed). Use a longer file or smaller --window/--decomp-window/--horizon."
+            )
+    # component targets of training/validation samples need the decomposition at t+1..t+H too
+    fit_origins = np.concatenate([split.train, split.val])
+    later = (fit_origins[:, None] + np.arange(1, cfg.horizon + 1)[None, :]).ravel()
+    finite_window = window_ok(np.isfinite(values), cfg.decomp_window)
+    later = later[finite_window[later]]
+    at = np.unique(np.concatenate([fit_origins, split.test, later]))
+    return Plan(values=values, observed=observed, times=station.values.index, split=split, decompose_at=at)
+
+
+def stationarity_stage(plan: Plan, decomposer: Decomposer) -> pd.DataFrame:
+    """ADF and KPSS on the raw training series and on every component of its decomposition.
+
+    Uses the training period only (the longest finite stretch before validation starts), so the
+    table carries no information from the test period.
+    """
+    train = plan.values[: plan.split.val_start]
+    finite = np.isfinite(train)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], finite.astype(np.int8), [0]])))
+    a, b = max(zip(edges[::2], edges[1::2]), key=lambda ab: ab[1] - ab[0])
+    seg = train[a:b]
+    series = {"raw": seg}
+    comps = decomposer.decompose(seg)
+    for name, comp in zip(decomposer.names, comps):
+        series[name] = comp
+    return stationarity_table(series)
+
+
+def decompose_stage(plan: Plan, cfg: EvaluateConfig, decomposer: Decomposer) -> ComponentSamples:
+    """Decompose under the configured protocol (stepwise: one trailing window per position)."""
+    if cfg.protocol == "global":
+        return global_decompose(plan.values, plan.decompose_at, decomposer, cfg.window, cfg.decomp_window)
+    bar = _progress_bar(plan.decompose_at.size, f"Decomposing {plan.decompose_at.size} windows ({cfg.method})")
+    try:
+        return stepwise_decompose(
+            plan.values, plan.decompose_at, decomposer, cfg.decomp_window, cfg.window, progress=bar.update
+        )
+    finally:
+        bar.close()
+
+
+@dataclass
+class TrainedForecast:
+    """Test-period forecasts of one trained network, ``(n_test, H)`` in target units."""
+
+    name: str
+    forecast: np.ndarray
+    training: dict[str, Any] = field(default_factory=dict)
+
+
+def _fit_predict(
+    name: str, X_tr: np.ndarray, Y_tr: np.ndarray, X_va: np.ndarray, Y_va: np.ndarray, X_te: np.ndarray,
+    cfg: EvaluateConfig, feca: bool,
+) -> TrainedForecast:
+    from .models.lstm import build_forecaster
+    from .models.train import fit_forecaster, predict
+
+    def usable(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        return np.isfinite(X).all(axis=(1, 2)) & np.isfinite(Y).all(axis=1)
+
+    keep_tr, keep_va = usable(X_tr, Y_tr), usable(X_va, Y_va)
+    X_tr, Y_tr, X_va, Y_va = X_tr[keep_tr], Y_tr[keep_tr], X_va[keep_va], Y_va[keep_va]
+    scaler = Scaler.fit(X_tr)
+    model = build_forecaster(
+        X_tr.shape[1], X_tr.shape[2], Y_tr.shape[1], units=cfg.units, feca=feca, seed=cfg.seed, name=name
+    )
+    bar = _progress_bar(cfg.epochs, f"Training {name}")
+
+    def on_epoch(epoch: int, logs: dict) -> None:
+        bar.update(1)
+        bar.set_postfix(val_loss=f"{logs.get('val_loss', float('nan')):.4f}")
+
+    try:
+        result = fit_forecaster(
+            model,
+            scaler.transform(X_tr).astype("float32"), scaler.transform(Y_tr).astype("float32"),
+            scaler.transform(X_va).astype("float32"), scaler.transform(Y_va).astype("float32"),
+            epochs=cfg.epochs, batch_size=cfg.batch_size, patience=cfg.patience, seed=cfg.seed, progress=on_epoch,
+        )
+    finally:
+        bar.close()
+    pred = scaler.inverse(predict(model, scaler.transform(X_te).astype("float32")).astype(float))
+    info = {
+        "n_train": int(X_tr.shape[0]), "n_val": int(X_va.shape[0]), "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch, "seconds": round(result.seconds, 3),
+        "loss": [float(v) for v in result.history.get("loss", [])],
+        "val_loss": [float(v) for v in result.history.get("val_loss", [])],
+        "scaler": {"mean": scaler.mean, "std": scaler.std},
+    }
+    return TrainedForecast(name=name, forecast=pred, training=info)
+
+
+def train_component_stage(
+    samples: ComponentSamples, plan: Plan, cfg: EvaluateConfig, component: int, name: str, feca: bool
+) -> TrainedForecast:
+    """Train one component network (inputs: that component's last W points; targets: its next H
+    end points) and forecast it at every test origin."""
+    s = plan.split
+    Ytr = component_targets(samples, s.train, cfg.horizon)[:, component, :]
+    Yva = component_targets(samples, s.val, cfg.horizon)[:, component, :]
+    X = {k: select_rows(samples, o)[:, :, component : component + 1] for k, o in
+         (("tr", s.train), ("va", s.val), ("te", s.test))}
+    return _fit_predict(name, X["tr"], Ytr, X["va"], Yva, X["te"], cfg, feca)
+
+
+def train_plain_lstm_stage(plan: Plan, cfg: EvaluateConfig) -> TrainedForecast:
+    """The plain LSTM baseline: raw window in, raw ``y[t+1..t+H]`` out, same budget, no FECA."""
+    s, y = plan.split, plan.values
+    return _fit_predict(
+        "lstm", raw_windows(y, s.train, cfg.window), target_matrix(y, s.train, cfg.horizon),
+        raw_windows(y, s.val, cfg.window), target_matrix(y, s.val, cfg.horizon),
+        raw_windows(y, s.test, cfg.window), cfg, feca=False,
+    )
+
+
+def baselines_stage(plan: Plan, cfg: EvaluateConfig) -> dict[str, Any]:
+    """Persistence, seasonal naive and ARIMA at the test origins (parameters from training data)."""
+    from .baselines.arima import arima_forecast, fit_arima, select_order
+    from .baselines.persistence import persistence_forecast
+    from .baselines.seasonal_naive import detect_period, seasonal_naive_forecast
+
+    y, s, H = plan.values, plan.split, cfg.horizon
+    train = y[: s.val_start]
+    period = cfg.seasonal_period or detect_period(train, max_lag=max(2, min(cfg.window * 2, train.size // 4)))
+    t0 = time.perf_counter()
+    order = select_order(train)
+    results = fit_arima(train, order)
+    arima = arima_forecast(results, y, s.test, H)
+    return {
+        "persistence": persistence_forecast(y, s.test, H),
+        "seasonal_naive": seasonal_naive_forecast(y, s.test, H, period),
+        "arima": arima,
+        "info": {"seasonal_period": int(period), "arima_order": list(map(int, order)),
+                 "arima_seconds": round(time.perf_counter() - t0, 3)},
+    }
+
+
+def recombine(parts: list[TrainedForecast]) -> np.ndarray:
+    """Sum component forecasts ``(n, H)`` into the forecast of the series."""
+    return np.sum([p.forecast for p in parts], axis=0)
+
+
+# --------------------------------------------------------------------------- scoring and outputs
+
+
+def evaluate_stage(
+    plan: Plan, cfg: EvaluateConfig, forecasts: dict[str, np.ndarray]
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Score every model on the same test points (real observations only) and build the
+    long forecast table ``model, issued_at, target_time, step, forecast, observed``."""
+    s, H = plan.split, cfg.horizon
+    obs_values = np.where(plan.observed, plan.values, np.nan)
+    obs = target_matrix(obs_values, s.test, H)
+    # score only where every model produced a forecast
+    common = np.ones(obs.shape, dtype=bool)
+    for f in forecasts.values():
+        common &= np.isfinite(f)
+    obs_scored = np.where(common, obs, np.nan)
+    scores = {name: score(obs_scored, forecasts[name]) for name in MODEL_NAMES}
+    add_skill(scores, reference="persistence")
+
+    times = plan.times
+    iso = np.asarray([t.isoformat() for t in times])
+    pos = s.test[:, None] + np.arange(1, H + 1)[None, :]
+    frames = []
+    for name in MODEL_NAMES:
+        frames.append(pd.DataFrame({
+            "model": name,
+            "issued_at": np.repeat(iso[s.test], H),
+            "target_time": iso[pos.ravel()],
+            "step": np.tile(np.arange(1, H + 1), s.test.size),
+            "forecast": forecasts[name].ravel(),
+            "observed": obs.ravel(),
+        }))
+    return scores, pd.concat(frames, ignore_index=True)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_outputs(out_dir: Path, metrics: dict, forecasts: pd.DataFrame, stationarity: pd.DataFrame) -> None:
+    """Write ``metrics.json``, ``forecasts.csv`` and ``stationarity.csv`` atomically: each file is
+    written to a temporary file in ``out_dir`` and renamed into place."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for name, writer in (
+            ("forecasts.csv", lambda p: forecasts.to_csv(p, index=False, float_format="%.6g")),
+            ("stationarity.csv", lambda p: stationarity.to_csv(p, index=False)),
+            ("metrics.json", lambda p: p.write_text(json.dumps(to_jsonable(metrics), indent=2, allow_nan=False))),
+        ):
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
+            os.close(fd)
+            writer(Path(tmp))
+            staged.append((Path(tmp), out_dir / name))
+        for tmp, final in staged:
+            os.replace(tmp, final)
+    finally:
+        for tmp, _ in staged:
+            if tmp.exists():
+                tmp.unlink()
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+@dataclass
+class EvaluationResult:
+    metrics: dict[str, Any]
+    forecasts: pd.DataFrame
+    stationarity: pd.DataFrame
+
+
+def decomposition_cache_key(plan: Plan, cfg: EvaluateConfig, decomposer: Decomposer) -> str:
+    """Content hash of the decomposition's inputs and parameters."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(plan.values).tobytes())
+    h.update(np.ascontiguousarray(plan.decompose_at).tobytes())
+    h.update(json.dumps({"protocol": cfg.protocol, "L": cfg.decomp_window, "W": cfg.window,
+                         "params": decomposer.params(), "version": __version__}, sort_keys=True).encode())
+    return "decompose-" + h.hexdigest()
+
+
+def preflight(cfg: EvaluateConfig) -> None:
+    """Check everything a run can check up front (options, file, columns, timestamps, values,
+    series length) so that bad input fails fast with :class:`InputError` and writes nothing."""
+    if cfg.out.exists() and not cfg.out.is_dir():
+        raise InputError(f"--out {cfg.out}: exists and is not a folder")
+    make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params())
+    plan_stage(load_stage(cfg), cfg)
+
+
+def run_evaluation(cfg: EvaluateConfig, run_stage: StageRunner = run_directly) -> EvaluationResult:
+    """Run the whole evaluation and write its outputs to ``cfg.out``.
+
+    Nothing is written unless every stage succeeds.
+    """
+    timings: dict[str, float] = {}
+
+    def timed(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        out = run_stage(name, fn, *args, **kwargs)
+        timings[name] = timings.get(name, 0.0) + round(time.perf_counter() - t0, 3)
+        return out
+
+    t_start = time.perf_counter()
+    station = timed("load_qc", load_stage, cfg)
+    plan = timed("plan", plan_stage, station, cfg)
+    decomposer = make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params())
+    stationarity = timed("stationarity", stationarity_stage, plan, decomposer)
+    samples = timed("decompose", decompose_stage, plan, cfg, decomposer,
+                    cache_key=decomposition_cache_key(plan, cfg, decomposer))
+    base = timed("baselines", baselines_stage, plan, cfg)
+    lstm = timed("train_lstm", train_plain_lstm_stage, plan, cfg)
+    parts: dict[bool, list[TrainedForecast]] = {}
+    for feca in (True, False):
+        prefix = "feca_" if feca else "plain_"
+        parts[feca] = [
+            timed(f"train_{prefix}components", train_component_stage, samples, plan, cfg, k,
+                  f"{prefix}{name}", feca)
+            for k, name in enumerate(decomposer.names)
+        ]
+    forecasts = {
+        "persistence": base["persistence"], "seasonal_naive": base["seasonal_naive"], "arima": base["arima"],
+        "lstm": lstm.forecast, "decomp_lstm": recombine(parts[False]), "decomp_feca_lstm": recombine(parts[True]),
+    }
+    scores, table = timed("evaluate", evaluate_stage, plan, cfg, forecasts)
+    timings["total"] = round(time.perf_counter() - t_start, 3)
+
+    s = plan.split
+    metrics = {
+        "dataset": str(cfg.data),
+        "dataset_sha256": file_sha256(cfg.data),
+        "target": cfg.target,
+        "unit": station.unit,
+        "site": station.site,
+        "freq": station.freq,
+        "protocol": cfg.protocol,
+        "protocol_label": LEAKY_LABEL if cfg.protocol == "global" else "stepwise (honest: each forecast uses data up to its origin only)",
+        "leaky": cfg.protocol == "global",
+        "method": cfg.method,
+        "modes": cfg.modes,
+        "components": decomposer.names,
+        "decomposer_params": decomposer.params(),
+        "window": cfg.window,
+        "decomp_window": cfg.decomp_window,
+        "horizon": cfg.horizon,
+        "seed": cfg.seed,
+        "epochs": cfg.epochs,
+        "n_train": int(s.train.size),
+        "n_val": int(s.val.size),
+        "n_test": int(s.test.size),
+        "periods": {
+            "train_start": plan.times[0].isoformat(),
+            "val_start": plan.times[s.val_start].isoformat(),
+            "test_start": plan.times[s.test_start].isoformat(),
+            "end": plan.times[-1].isoformat(),
+        },
+        "qc": station.summary,
+        "baselines": base["info"],
+        "models": scores,
+        "main_model": MAIN_MODEL,
+        "training": {p.name: p.training for p in [lstm, *parts[True], *parts[False]]},
+        "timings_s": timings,
+        "command": cfg.command,
+        "versions": library_versions(),
+    }
+    write_outputs(cfg.out, metrics, table, stationarity)
+    return EvaluationResult(metrics=metrics, forecasts=table, stationarity=stationarity)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the packages that shape the numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"wq-pipeline": __version__, "python": sys.version.split()[0]}
+    for pkg in ("numpy", "pandas", "statsmodels", "vmdpy", "EMD-signal", "tensorflow-cpu", "tensorflow", "keras", "prefect"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def metrics_table(metrics: dict[str, Any]) -> str:
+    """Plain-text table of every model at step H, for the terminal."""
+    rows = []
+    head = f"{'model':<18}{'RMSE':>9}{'MAE':>9}{'MAPE%':>9}{'R2':>8}{'NSE':>8}{'KGE':>8}{'skill':>8}"
+    rows.append(head)
+    rows.append("-" * len(head))
+
+    def f(v: Any, w: int, p: int) -> str:
+        return f"{v:>{w}.{p}f}" if isinstance(v, (int, float)) and np.isfinite(v) else f"{'n/a':>{w}}"
+
+    for name in MODEL_NAMES:
+        m = metrics["models"][name]
+        rows.append(f"{name:<18}{f(m['rmse'], 9, 4)}{f(m['mae'], 9, 4)}{f(m['mape'], 9, 2)}{f(m['r2'], 8, 3)}"
+                    f"{f(m['nse'], 8, 3)}{f(m['kge'], 8, 3)}{f(m['skill'], 8, 3)}")
+    unit = f" {metrics['unit']}" if metrics.get("unit") else ""
+    title = (f"{metrics['target']}{unit} at step H={metrics['horizon']} ({metrics['freq']}), "
+             f"{metrics['models']['persistence']['n_points']} test points, protocol: {metrics['protocol_label']}")
+    return title + "\n" + "\n".join(rows)
