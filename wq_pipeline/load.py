@@ -35,9 +35,8 @@ SITE_COLUMNS = ("siteID", "site", "site_id", "StationCode", "station")
 NA_TOKENS = frozenset({"", "na", "nan", "n/a", "#n/a", "null", "none", "-"})
 
 _TS_HINT = "expected ISO 8601 or M/D/YYYY H:MM"
-_OFFSET_RE = re.compile(
-    r"^(?P<base>.*\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(?P<off>Z|[+-]\d{2}(?::?\d{2})?)$"
-)
+#: a UTC offset after a clock time: "...00:30:00-0500", "... 00:30Z", "...00:30:00.5+05:30"
+_OFFSET_RE = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?P<off>Z|[+-]\d{2}(?::?\d{2})?)$")
 
 
 @dataclass
@@ -115,7 +114,7 @@ def _read_text_csv(path: Path) -> pd.DataFrame:
     return df
 
 
-def _find_column(columns: list[str], wanted: str) -> str | None:
+def find_column(columns: list[str], wanted: str) -> str | None:
     """Exact match, else a unique case-insensitive match, else None."""
     if wanted in columns:
         return wanted
@@ -129,7 +128,7 @@ def _cols_text(columns: list[str]) -> str:
 
 def _resolve_time_col(name: str, columns: list[str], time_col: str | None) -> str:
     if time_col is not None:
-        found = _find_column(columns, time_col)
+        found = find_column(columns, time_col)
         if found is None:
             raise InputError(
                 f"{name}: time column {time_col!r} not found; available columns: {_cols_text(columns)}"
@@ -147,7 +146,7 @@ def _resolve_time_col(name: str, columns: list[str], time_col: str | None) -> st
 
 def _resolve_site_col(name: str, columns: list[str], site_col: str | None) -> str | None:
     if site_col is not None:
-        found = _find_column(columns, site_col)
+        found = find_column(columns, site_col)
         if found is None:
             raise InputError(
                 f"{name}: site column {site_col!r} not found; available columns: {_cols_text(columns)}"
@@ -161,6 +160,15 @@ def _resolve_site_col(name: str, columns: list[str], site_col: str | None) -> st
 
 
 # --------------------------------------------------------------------------- timestamps
+
+
+def _offset_minutes(off: str) -> int:
+    """'Z' / '+HH' / '-HHMM' / '-HH:MM' -> signed minutes east of UTC."""
+    if off == "Z":
+        return 0
+    d = off.replace(":", "")
+    sign = -1 if d[0] == "-" else 1
+    return sign * (int(d[1:3]) * 60 + (int(d[3:5]) if len(d) >= 5 else 0))
 
 
 def _fmt_offset(minutes: int) -> str:
@@ -179,15 +187,25 @@ def parse_timestamps(text: pd.Series, *, name: str, col: str, rows: np.ndarray) 
     row of each entry (for messages).
     """
     s = text.astype(str).str.strip()
-    n = len(s)
     blank = (s == "").to_numpy()
     if blank.any():
         i = int(np.flatnonzero(blank)[0])
         raise InputError(f"{name}: {row_ref(int(rows[i]))}, column {col!r}: empty timestamp ({_TS_HINT})")
 
-    parts = s.str.extract(_OFFSET_RE)
-    has_off = parts["off"].notna().to_numpy()
-    base = parts["base"].where(has_off, s)
+    base_list: list[str] = []
+    off_list: list[str | None] = []
+    search = _OFFSET_RE.search
+    for x in s.to_numpy(dtype=object):
+        m = search(x)
+        if m is None:
+            base_list.append(x)
+            off_list.append(None)
+        else:
+            base_list.append(x[: m.start("off")].rstrip())
+            off_list.append(m.group("off"))
+    base = pd.Series(base_list, index=s.index, dtype=object)
+    offs = np.asarray(off_list, dtype=object)
+    has_off = np.not_equal(offs, None)
 
     slash = base.str.contains("/", regex=False).to_numpy()
     parsed = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
@@ -219,14 +237,8 @@ def parse_timestamps(text: pd.Series, *, name: str, col: str, rows: np.ndarray) 
             f"{name}: {row_ref(int(rows[i]))}, column {col!r}: timestamp {s.iloc[i]!r} has no UTC offset "
             f"but {s.iloc[j]!r} at {row_ref(int(rows[j]))} has one (expected all or none to carry an offset)"
         )
-    off = parts["off"].astype(str)
-    z = off == "Z"
-    digits = off.str.replace(":", "", regex=False)
-    sign = np.where(digits.str[0] == "-", -1, 1)
-    hh = pd.to_numeric(digits.str[1:3].where(~z, "0"))
-    mm = pd.to_numeric(digits.str[3:5].where(~z & (digits.str.len() >= 5), "0"))
-    minutes = (sign * (hh * 60 + mm)).to_numpy().astype(np.int64)
-    minutes[z.to_numpy()] = 0
+    codes, uniq_off = pd.factorize(offs)
+    minutes = np.array([_offset_minutes(o) for o in uniq_off], dtype=np.int64)[codes]
     uniq = np.unique(minutes)
     if len(uniq) == 1:
         m = int(uniq[0])
@@ -242,27 +254,34 @@ def parse_timestamps(text: pd.Series, *, name: str, col: str, rows: np.ndarray) 
 # --------------------------------------------------------------------------- cells
 
 
-def _na_mask(s: pd.Series) -> pd.Series:
-    return s.str.lower().isin(NA_TOKENS)
+def _numeric_uniques(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Factorize text cells -> (codes, stripped uniques, float value per unique, bad-per-unique).
+
+    A unique is "bad" when it is neither a missing token (:data:`NA_TOKENS`) nor a finite number.
+    Working on uniques keeps this fast for flag and value columns (few distinct cells).
+    """
+    codes, uniq = pd.factorize(values, use_na_sentinel=False)
+    u = pd.Series(uniq, dtype=object).astype(str).str.strip()
+    na = u.str.lower().isin(NA_TOKENS).to_numpy() | pd.isna(pd.Series(uniq, dtype=object)).to_numpy()
+    num = pd.to_numeric(u.where(~na), errors="coerce").to_numpy(dtype=float)
+    bad = ~na & ~np.isfinite(num)
+    num[na] = np.nan
+    return codes, u.to_numpy(dtype=object), num, bad
 
 
-def numeric_or_none(s: pd.Series) -> pd.Series | None:
-    """Stripped text column -> float64 series if every non-missing cell is a finite number, else None."""
-    na = _na_mask(s)
-    num = pd.to_numeric(s.where(~na), errors="coerce").astype("float64")
-    bad = (num.isna() & ~na) | np.isinf(num)
+def convert_column(values: np.ndarray) -> np.ndarray:
+    """Text cells -> float64 array if every non-missing cell is a finite number, else stripped text."""
+    codes, text, num, bad = _numeric_uniques(values)
     if bad.any():
-        return None
-    return num
+        return text[codes]
+    return num[codes]
 
 
 def first_non_numeric(s: pd.Series) -> int | None:
     """Position of the first non-missing cell that is not a finite number, or None."""
-    t = s.astype(str).str.strip()
-    na = _na_mask(t) | s.isna()
-    num = pd.to_numeric(t.where(~na), errors="coerce")
-    bad = ((num.isna() & ~na) | np.isinf(num.astype("float64"))).to_numpy()
-    return int(np.flatnonzero(bad)[0]) if bad.any() else None
+    codes, _, _, bad = _numeric_uniques(s.to_numpy(dtype=object))
+    hit = bad[codes]
+    return int(np.flatnonzero(hit)[0]) if hit.any() else None
 
 
 # --------------------------------------------------------------------------- public
@@ -331,9 +350,7 @@ def load_table(
     for c in columns:
         if c in (tcol, scol):
             continue
-        text = raw[c].str.strip()
-        num = numeric_or_none(text)
-        data[c] = (num if num is not None else text).reset_index(drop=True)
+        data[c] = convert_column(raw[c].to_numpy(dtype=object))
     frame = pd.DataFrame(data)
     frame.index = idx
     return LoadedTable(

@@ -116,12 +116,13 @@ def score(obs: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
 
 
 def add_skill(scores: dict[str, dict[str, Any]], reference: str = "persistence") -> dict[str, dict[str, Any]]:
-    """Return a copy of ``{model: score(...)}`` with ``skill = 1 - RMSE / RMSE_reference`` added at
-    step H and per step for every model (the reference itself gets 0). NaN where undefined."""
+    """Add ``skill = 1 - RMSE / RMSE_reference`` at step H (``"skill"``) and per step
+    (``per_step["skill"]``) to every model of ``{model: score(...)}``, in place; returns the same
+    dict. The reference itself gets 0; NaN where undefined (e.g. reference RMSE of 0)."""
     if reference not in scores:
         raise KeyError(f"reference model {reference!r} not among the scores: {sorted(scores)}")
-    out = copy.deepcopy(scores)
-    ref = scores[reference]
+    ref = copy.deepcopy(scores[reference])
+    out = scores
 
     def skill(value: float, ref_value: float) -> float:
         if not (math.isfinite(value) and math.isfinite(ref_value)) or ref_value == 0:

@@ -30,7 +30,7 @@ import pandas as pd
 
 from .config import QCConfig
 from .errors import InputError
-from .load import LoadedTable, _find_column, first_non_numeric, row_ref
+from .load import LoadedTable, find_column, first_non_numeric, row_ref
 
 #: NERRS codes whose reading is always removed, and those counted as "rejected"
 REMOVED_CODES = frozenset({-5, -4, -3, -2, -1})
@@ -126,8 +126,9 @@ def flag_codes(col: pd.Series) -> np.ndarray:
     """
     if pd.api.types.is_numeric_dtype(col):
         return col.to_numpy(dtype=float)
-    ext = col.astype(str).str.extract(r"^\s*<?\s*(-?\d+)\s*(?:>|$|\s)", expand=False)
-    return pd.to_numeric(ext, errors="coerce").to_numpy(dtype=float)
+    codes, uniq = pd.factorize(col.to_numpy(dtype=object), use_na_sentinel=False)
+    ext = pd.Series(uniq, dtype=object).astype(str).str.extract(r"^\s*<?\s*(-?\d+)\s*(?:>|$|\s)", expand=False)
+    return pd.to_numeric(ext, errors="coerce").to_numpy(dtype=float)[codes]
 
 
 def short_gap_mask(missing: np.ndarray, max_gap: int) -> np.ndarray:
@@ -180,9 +181,9 @@ def run_qc(table: LoadedTable, target: str, *, freq: str | None, qc: QCConfig) -
     all_cols = [table.time_col] + ([table.site_col] if table.site_col else []) + columns
 
     # ---- target column
-    if _find_column([table.time_col], target) or (table.site_col and _find_column([table.site_col], target)):
+    if find_column([table.time_col], target) or (table.site_col and find_column([table.site_col], target)):
         raise InputError(f"{name}: column {target!r} is the time or site column; expected a numeric variable column")
-    tcol = _find_column(columns, target)
+    tcol = find_column(columns, target)
     if tcol is None:
         raise InputError(f"{name}: column {target!r} not found; available columns: {', '.join(all_cols)}")
     if not pd.api.types.is_numeric_dtype(frame[tcol]):

@@ -1,0 +1,69 @@
+"""Signal decomposition with a single interface: ``make_decomposer(method, modes, seed, **params)``.
+
+Every decomposer maps a window (L,) to (modes + 1, L): ``modes`` mode channels and a residual
+channel (signal - sum of modes), so all windows have the same channels and they sum back to
+the signal exactly. See :mod:`wq_pipeline.decompose.base` for the channel order per method.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from wq_pipeline.decompose.base import MAX_MODES, MIN_MODES, Decomposer, fix_mode_count
+from wq_pipeline.decompose.emd import CEEMDANDecomposer, EEMDDecomposer, ceemdan, eemd
+from wq_pipeline.decompose.vmd import VMDDecomposer, vmd, vmd_batch
+from wq_pipeline.errors import InputError
+
+__all__ = [
+    "METHODS",
+    "Decomposer",
+    "VMDDecomposer",
+    "EEMDDecomposer",
+    "CEEMDANDecomposer",
+    "make_decomposer",
+    "fix_mode_count",
+    "vmd",
+    "vmd_batch",
+    "eemd",
+    "ceemdan",
+]
+
+METHODS: dict[str, type[Decomposer]] = {
+    "vmd": VMDDecomposer,
+    "eemd": EEMDDecomposer,
+    "ceemdan": CEEMDANDecomposer,
+}
+
+
+def _keyword_params(cls: type[Decomposer]) -> list[str]:
+    sig = inspect.signature(cls.__init__)
+    return [n for n, p in sig.parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
+def make_decomposer(method: str, modes: int = 8, seed: int = 0, **params: Any) -> Decomposer:
+    """Build a decomposer: ``method`` in {"vmd", "eemd", "ceemdan"} (case-insensitive),
+    ``modes`` in 1..32 mode channels (output has ``modes + 1`` channels), ``seed`` for the
+    noise (EMD methods) or random init (VMD ``init=2``), method parameters as keywords.
+
+    Raises InputError for an unknown method, ``modes`` out of range or an unknown or invalid
+    parameter.
+    """
+    key = str(method).strip().lower()
+    if key not in METHODS:
+        raise InputError(
+            f"unknown decomposition method {method!r}; valid methods: {', '.join(sorted(METHODS))}"
+        )
+    cls = METHODS[key]
+    allowed = _keyword_params(cls)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise InputError(
+            f"unknown parameter(s) {', '.join(unknown)} for method {key!r}; "
+            f"valid parameters: {', '.join(allowed)}"
+        )
+    if isinstance(seed, bool) or not hasattr(seed, "__index__") or not 0 <= int(seed) < 2**32:
+        raise InputError(f"seed must be an integer in 0..2**32-1, got {seed!r}")
+    if isinstance(modes, bool) or not hasattr(modes, "__index__") or not MIN_MODES <= int(modes) <= MAX_MODES:
+        raise InputError(f"modes must be an integer in {MIN_MODES}..{MAX_MODES}, got {modes!r}")
+    return cls(int(modes), int(seed), **params)

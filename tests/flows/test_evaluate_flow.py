@@ -1,0 +1,53 @@
+"""`wq evaluate` as a user runs it: the console script, the real Prefect flow on the ephemeral API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from wq_pipeline.pipeline import MODEL_NAMES
+
+WQ = Path(sys.executable).with_name("wq")
+
+
+@pytest.fixture(scope="module")
+def subset(tmp_path_factory, shared_data: Path) -> Path:
+    df = pd.read_csv(shared_data / "nerr_sapelo_deancreek_2012.csv", nrows=2976)
+    p = tmp_path_factory.mktemp("data") / "sapelo_62d.csv"
+    df.to_csv(p, index=False)
+    return p
+
+
+def _wq(*args: str, home: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PREFECT_HOME=str(home), WQ_NO_PROGRESS="1")
+    env.pop("PREFECT_API_URL", None)
+    return subprocess.run([str(WQ), *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_cli_runs_the_prefect_flow_and_caches_decompositions(subset, tmp_path):
+    home = tmp_path / "prefect-home"
+    common = ["evaluate", "--data", str(subset), "--target", "DO_obs", "--freq", "1h", "--modes", "2",
+              "--window", "24", "--decomp-window", "96", "--horizon", "3", "--epochs", "1", "--units", "4"]
+    first = _wq(*common, "--out", str(tmp_path / "a"), "-v", home=home)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "wq-evaluate" in first.stdout + first.stderr  # the flow ran, on Prefect
+    for name in MODEL_NAMES:
+        assert name in first.stdout  # the printed metrics table lists all six models
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert set(metrics["models"]) == set(MODEL_NAMES)
+    assert (tmp_path / "a" / "forecasts.csv").stat().st_size > 0
+    assert (tmp_path / "a" / "stationarity.csv").stat().st_size > 0
+
+    # same data and decomposition, another training budget: the decomposition task is a cache hit
+    second = _wq(*common[:-4], "--epochs", "2", "--units", "4", "--out", str(tmp_path / "b"), "-v", home=home)
+    assert second.returncode == 0, second.stderr[-3000:]
+    log = second.stdout + second.stderr
+    assert "decompose" in log and "Cached" in log, log[-3000:]
+    m2 = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert m2["n_test"] == metrics["n_test"]

@@ -1,0 +1,105 @@
+"""`wq` command line: help, and exit code 2 with one clear message for every kind of bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wq_pipeline.cli import main
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+@pytest.fixture()
+def small_csv(tmp_path: Path, shared_data: Path) -> Path:
+    """First 600 rows of the real Sapelo file."""
+    df = pd.read_csv(shared_data / "nerr_sapelo_deancreek_2012.csv", nrows=600)
+    p = tmp_path / "sapelo_small.csv"
+    df.to_csv(p, index=False)
+    return p
+
+
+def _run_bad(capsys, tmp_path: Path, args: list[str]) -> str:
+    out = tmp_path / "out"
+    rc = main(["evaluate", *args, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    assert not out.exists(), "nothing may be written when input is rejected"
+    return err
+
+
+def test_help_lists_every_option(capsys):
+    assert main(["evaluate", "--help"]) == 0
+    text = capsys.readouterr().out
+    for opt in ("--data", "--target", "--time-col", "--site", "--site-col", "--freq", "--method", "--modes",
+                "--window", "--decomp-window", "--horizon", "--protocol", "--test-fraction", "--epochs",
+                "--seed", "--out"):
+        assert opt in text
+    assert "LEAKY" in text
+
+
+def test_missing_file(capsys, tmp_path):
+    err = _run_bad(capsys, tmp_path, ["--data", str(tmp_path / "nope.csv"), "--target", "DO"])
+    assert "nope.csv" in err
+
+
+def test_unknown_column_lists_available(capsys, tmp_path, small_csv):
+    err = _run_bad(capsys, tmp_path, ["--data", str(small_csv), "--target", "DO_mgl"])
+    assert "sapelo_small.csv" in err and "DO_mgl" in err and "DO_obs" in err and "Temp" in err
+
+
+def test_unparseable_timestamp_names_value_and_row(capsys, tmp_path):
+    rows = ["DateTimeStamp,DO"] + [f"2012-01-01T{h:02d}:00:00,{5 + h % 3}" for h in range(10)]
+    rows[5] = "yesterday noon,5.0"
+    p = _write(tmp_path, "bad_time.csv", "\n".join(rows) + "\n")
+    err = _run_bad(capsys, tmp_path, ["--data", str(p), "--target", "DO"])
+    assert "bad_time.csv" in err and "yesterday noon" in err and "line 6" in err
+
+
+def test_non_numeric_target(capsys, tmp_path):
+    rows = ["DateTimeStamp,DO"] + [f"2012-01-01T{h:02d}:00:00,{5 + h % 3}" for h in range(10)]
+    rows[7] = "2012-01-01T06:00:00,high"
+    p = _write(tmp_path, "bad_value.csv", "\n".join(rows) + "\n")
+    err = _run_bad(capsys, tmp_path, ["--data", str(p), "--target", "DO"])
+    assert "bad_value.csv" in err and "'high'" in err and "DO" in err
+
+
+@pytest.mark.parametrize("value, word", [("", "no values"), ("4.2", "constant")])
+def test_all_missing_or_constant_target(capsys, tmp_path, value, word):
+    rows = ["DateTimeStamp,DO,Temp"] + [f"2012-01-{1 + h // 24:02d}T{h % 24:02d}:00:00,{value},{h}" for h in range(100)]
+    p = _write(tmp_path, "flat.csv", "\n".join(rows) + "\n")
+    err = _run_bad(capsys, tmp_path, ["--data", str(p), "--target", "DO"])
+    assert "flat.csv" in err and "DO" in err and word in err.lower()
+
+
+def test_too_few_points_for_the_windows(capsys, tmp_path, small_csv):
+    err = _run_bad(capsys, tmp_path, ["--data", str(small_csv), "--target", "DO_obs", "--freq", "1h"])
+    assert "sapelo_small.csv" in err and "DO_obs" in err and "decomposition window 512" in err
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--horizon", "0"], "--horizon"),
+        (["--horizon", "100000"], "--horizon"),
+        (["--modes", "0"], "--modes"),
+        (["--modes", "99"], "--modes"),
+        (["--method", "wavelet"], "--method"),
+        (["--protocol", "leaky"], "--protocol"),
+        (["--window", "64", "--decomp-window", "32"], "decomp_window"),
+    ],
+)
+def test_options_out_of_range(capsys, tmp_path, small_csv, args, needle):
+    out = tmp_path / "out"
+    rc = main(["evaluate", "--data", str(small_csv), "--target", "DO_obs", *args, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and needle in err and "Traceback" not in err, err
+    assert not out.exists()
