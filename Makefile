@@ -8,6 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED = false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS = 120
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export TF_CPP_MIN_LOG_LEVEL = 2
+export OPENBLAS_NUM_THREADS = 1
 
 .PHONY: venv demo test bench clean
 

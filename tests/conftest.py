@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # tiny BLAS calls (ARIMA, OLS) thrash with threads
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")

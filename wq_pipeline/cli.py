@@ -5,8 +5,12 @@ Exit codes: 0 success, 2 bad input (one message on stderr, no traceback), 1 anyt
 
 from __future__ import annotations
 
-import argparse
 import os
+
+# Before numpy loads: BLAS threads only slow the many tiny matrix products of ARIMA and ADF.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
 import shlex
 import sys
 import traceback

@@ -99,7 +99,7 @@ class EvaluateConfig(BaseModel):
     vmd_tau: float = Field(default=0.0, ge=0)
     vmd_tol: float = Field(default=1e-7, gt=0)
     emd_trials: int = Field(default=20, ge=1, le=1000)
-    emd_noise_width: float = Field(default=0.05, gt=0)
+    emd_noise_width: float | None = Field(default=None, gt=0)  # None: PyEMD's default per method
     out: Path = Path("reports/latest")
     qc: QCConfig = Field(default_factory=QCConfig)
     command: str = ""
@@ -114,4 +114,7 @@ class EvaluateConfig(BaseModel):
         """Method-specific parameters passed to :func:`wq_pipeline.decompose.make_decomposer`."""
         if self.method == "vmd":
             return {"alpha": self.vmd_alpha, "tau": self.vmd_tau, "tol": self.vmd_tol}
-        return {"trials": self.emd_trials, "noise_width": self.emd_noise_width}
+        params: dict[str, float | int | bool] = {"trials": self.emd_trials}
+        if self.emd_noise_width is not None:
+            params["noise_width"] = self.emd_noise_width
+        return params

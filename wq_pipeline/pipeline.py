@@ -47,6 +47,7 @@ from .stationarity import stationarity_table
 
 MODEL_NAMES = ("persistence", "seasonal_naive", "arima", "lstm", "decomp_lstm", "decomp_feca_lstm")
 MAIN_MODEL = "decomp_feca_lstm"
+JIT_MIN_SAMPLE_EPOCHS = 40_000
 
 StageRunner = Callable[..., Any]
 
@@ -166,8 +167,11 @@ def _fit_predict(
     keep_tr, keep_va = usable(X_tr, Y_tr), usable(X_va, Y_va)
     X_tr, Y_tr, X_va, Y_va = X_tr[keep_tr], Y_tr[keep_tr], X_va[keep_va], Y_va[keep_va]
     scaler = Scaler.fit(X_tr)
+    # XLA compilation costs seconds and pays back only on long trainings
+    jit = X_tr.shape[0] * cfg.epochs >= JIT_MIN_SAMPLE_EPOCHS
     model = build_forecaster(
-        X_tr.shape[1], X_tr.shape[2], Y_tr.shape[1], units=cfg.units, feca=feca, seed=cfg.seed, name=name
+        X_tr.shape[1], X_tr.shape[2], Y_tr.shape[1], units=cfg.units, feca=feca, seed=cfg.seed, name=name,
+        jit_compile=jit,
     )
     bar = _progress_bar(cfg.epochs, f"Training {name}")
 

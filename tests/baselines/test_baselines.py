@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -83,6 +82,8 @@ def arima_fits(sapelo_do_hourly: np.ndarray) -> dict[tuple[int, int, int], objec
     return {order: fit_arima(train, order) for order in [(2, 0, 1), (1, 1, 1)]}
 
 
+# statsmodels warns (0/0 scale) when re-applying a concentrated-scale model to one observation
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 @pytest.mark.parametrize("order", [(2, 0, 1), (1, 1, 1)])
 def test_arima_forecast_equals_statsmodels_per_origin(
     order: tuple[int, int, int], arima_fits: dict, sapelo_do_hourly: np.ndarray
@@ -123,8 +124,16 @@ def test_select_order_small_grid(sapelo_do_hourly: np.ndarray) -> None:
     assert order[0] <= 1 and order[1] in (0, 1) and order[2] <= 1
 
 
-def test_select_order_default_grid_is_fast(sapelo_do_hourly: np.ndarray) -> None:
-    start = time.perf_counter()
-    order = select_order(sapelo_do_hourly[:6000])
-    assert time.perf_counter() - start < 60
-    assert order[0] <= 3 and order[1] in (0, 1) and order[2] <= 2
+def test_select_order_picks_the_lowest_aic_of_a_direct_statsmodels_search(sapelo_do_hourly: np.ndarray) -> None:
+    from statsmodels.tsa.arima.model import ARIMA
+
+    y = sapelo_do_hourly[:3000]
+    tail = y[-800:]
+    aic = {}
+    for p_ in (0, 1):
+        for d in (0, 1):
+            for q in (0, 1):
+                trend = "c" if d == 0 else "n"
+                aic[(p_, d, q)] = ARIMA(tail, order=(p_, d, q), trend=trend).fit().aic
+    best = min(aic, key=aic.get)
+    assert select_order(y, p_max=1, d_values=(0, 1), q_max=1, max_points=800) == best

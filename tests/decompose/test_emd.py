@@ -69,7 +69,7 @@ def test_batch_parallel_equals_serial(sapelo_do_hourly: np.ndarray) -> None:
     done: list[int] = []
     serial = eemd_batch(X, trials=4, seed=2, progress=done.append)
     parallel = eemd_batch(X, trials=4, seed=2, n_jobs=2)
-    assert done == [1, 2, 3]
+    assert done == [1, 1, 1]  # one increment per window
     assert all(np.array_equal(p, q) for p, q in zip(serial, parallel, strict=True))
     assert np.array_equal(serial[1], eemd(X[1], trials=4, seed=2))
     cs = ceemdan_batch(X[:2], trials=4, seed=2, n_jobs=2)

@@ -89,7 +89,7 @@ def test_batch_equals_loop(sapelo_do_hourly: np.ndarray) -> None:
     calls: list[int] = []
     U, iters, om = vmd_batch(X, K=5, DC=True, chunk=4, progress=calls.append, return_iters=True, return_omega=True)
     assert U.shape == (B, 5, L) and iters.shape == (B,) and om.shape == (B, 5)
-    assert calls == [4, 8, 11]
+    assert calls == [4, 4, 3]  # increments per chunk
     assert len(set(iters.tolist())) > 1  # windows really stop at different iterations
     for i in range(B):
         u, _, omega = vmd(X[i], K=5, DC=True)
@@ -117,3 +117,17 @@ def test_bad_input() -> None:
         vmd_batch(np.ones(8))
     with pytest.raises(ValueError):
         vmd(np.arange(16.0), K=0)
+
+
+def test_long_windows_get_smaller_chunks(sapelo_do_hourly: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    vmd_mod = sys.modules["wq_pipeline.decompose.vmd"]  # the package attribute `vmd` is the function
+
+    X = np.stack([sapelo_do_hourly[i * 400 : i * 400 + 200] for i in range(5)])
+    ref = vmd_batch(X, K=3)
+    monkeypatch.setattr(vmd_mod, "_MAX_STATE_ELEMS", 3 * 200 * 2)  # two windows per chunk
+    calls: list[int] = []
+    out = vmd_batch(X, K=3, chunk=256, progress=calls.append)
+    assert calls == [2, 2, 1]
+    np.testing.assert_array_equal(out, ref)

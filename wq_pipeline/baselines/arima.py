@@ -30,9 +30,13 @@ def _train_array(y_train: np.ndarray) -> np.ndarray:
 def _fit(y: np.ndarray, order: tuple[int, int, int]) -> Any:
     from statsmodels.tsa.arima.model import ARIMA
 
+    p, d, q = order
+    # Concentrating the scale out of the likelihood halves the fitting time and gives the same
+    # MLE and AIC; it needs at least one other parameter.
+    concentrate = p + q + (d == 0) > 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence / start-parameter chatter
-        return ARIMA(y, order=order, trend=_trend(order[1])).fit()
+        return ARIMA(y, order=order, trend=_trend(d), concentrate_scale=concentrate).fit()
 
 
 def select_order(
@@ -46,8 +50,11 @@ def select_order(
     """``(p, d, q)`` with the lowest AIC over ``p <= p_max``, ``d in d_values``, ``q <= q_max``.
 
     Training data only. For speed the grid is fitted on the last ``max_points`` training values
-    (``None``: all of them); the default grid (24 fits on 2000 hourly points) takes ~20 s.
-    ``d = 0`` models carry a constant, ``d >= 1`` models none. Fits that fail are skipped.
+    (``None``: all of them); the default grid (24 fits on 2000 hourly points) takes ~6-10 s on
+    one idle core (several times more if OpenBLAS threads compete with other processes).
+    ``d = 0`` models carry a constant, ``d >= 1`` models none; AICs of different ``d`` are compared
+    directly (state-space likelihood of the levels, diffuse start), a common heuristic.
+    Fits that fail are skipped.
     """
     y = _train_array(y_train)
     if max_points is not None and y.size > int(max_points):

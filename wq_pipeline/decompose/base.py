@@ -63,7 +63,8 @@ class Decomposer(ABC):
     def decompose_batch(self, X: np.ndarray, progress: ProgressFn = None) -> np.ndarray:
         """Decompose windows (B, L) -> (B, C, L) float64; row ``b`` equals ``decompose(X[b])``.
 
-        ``progress`` (optional) is called with the cumulative number of windows finished.
+        ``progress`` (optional) is called with the number of windows just finished (an
+        increment, e.g. ``tqdm(...).update``); the calls add up to B.
         """
         A = np.asarray(X, dtype=np.float64)
         if A.ndim != 2:

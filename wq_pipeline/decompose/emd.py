@@ -12,7 +12,8 @@ What is returned (IMFs only, high -> low frequency, PyEMD's order):
 * EEMD runs with ``separate_trends=True``: each trial's trend is averaged separately and PyEMD
   stacks it as the last row; that trend row is dropped here, so the returned rows are the
   ensemble-mean IMFs.
-* CEEMDAN always stacks its residue as the last row; it is dropped here.
+* CEEMDAN always stacks its residue as the last row; it is dropped here. The decomposer's
+  ``noise_width`` is PyEMD's CEEMDAN ``epsilon`` (default 0.005).
 
 The caller (``decompose.base``) turns these into a fixed channel count and adds the residual
 channel ``signal - sum(modes)``, which then holds the trend.
@@ -125,17 +126,17 @@ def _run_batch(
         n_jobs = os.cpu_count() or 1
     out: list[np.ndarray] = []
     if n_jobs <= 1 or A.shape[0] <= 1:
-        for i, row in enumerate(A):
+        for row in A:
             out.append(fn(row, **kwargs))
             if progress is not None:
-                progress(i + 1)
+                progress(1)
         return out
     with ProcessPoolExecutor(max_workers=min(n_jobs, A.shape[0])) as ex:
         futures = [ex.submit(fn, row, **kwargs) for row in A]
-        for i, fut in enumerate(futures):
+        for fut in futures:
             out.append(fut.result())
             if progress is not None:
-                progress(i + 1)
+                progress(1)
     return out
 
 
@@ -152,7 +153,7 @@ def eemd_batch(
     """:func:`eemd` of every row of X (B, L); returns B arrays (n_imf_b, L) (counts may differ).
 
     ``n_jobs > 1`` uses that many processes (-1 = all CPUs); every window uses ``seed``.
-    ``progress`` is called with the cumulative number of windows finished.
+    ``progress`` is called with 1 after each finished window (an increment).
     """
     kw = dict(trials=trials, noise_width=noise_width, max_imf=max_imf, seed=seed)
     return _run_batch(eemd, X, kw, n_jobs, progress)
@@ -171,7 +172,7 @@ def ceemdan_batch(
     """:func:`ceemdan` of every row of X (B, L); returns B arrays (n_imf_b, L).
 
     ``n_jobs > 1`` uses that many processes (-1 = all CPUs); every window uses ``seed``.
-    ``progress`` is called with the cumulative number of windows finished.
+    ``progress`` is called with 1 after each finished window (an increment).
     """
     kw = dict(trials=trials, epsilon=epsilon, max_imf=max_imf, seed=seed)
     return _run_batch(ceemdan, X, kw, n_jobs, progress)
@@ -253,8 +254,10 @@ class EEMDDecomposer(_EMDFamily):
 class CEEMDANDecomposer(_EMDFamily):
     """CEEMDAN (PyEMD) with ``modes`` channels (IMFs high -> low, tail merged / zero padded).
 
-    Defaults: trials=50, epsilon=0.005, max_imf=-1; ``n_jobs`` processes over windows
-    (does not change results).
+    ``noise_width`` is PyEMD's CEEMDAN ``epsilon`` (noise scale relative to the residue's
+    standard deviation; PyEMD default 0.005), named like EEMD's for a uniform interface; note
+    the two scales are defined differently. Defaults: trials=50, noise_width=0.005,
+    max_imf=-1; ``n_jobs`` processes over windows (does not change results).
     """
 
     method = "ceemdan"
@@ -266,30 +269,31 @@ class CEEMDANDecomposer(_EMDFamily):
         seed: int = 0,
         *,
         trials: int = DEFAULT_TRIALS_CEEMDAN,
-        epsilon: float = 0.005,
+        noise_width: float = 0.005,
         max_imf: int = -1,
         n_jobs: int = 1,
     ) -> None:
         super().__init__(modes, seed)
         try:
             _check_common(trials, max_imf, n_jobs)
-            ok = float(epsilon) > 0 and np.isfinite(float(epsilon))
+            ok = float(noise_width) > 0 and np.isfinite(float(noise_width))
         except (TypeError, ValueError) as e:
             raise InputError(f"invalid {self.method} parameter: {e}") from None
         if not ok:
-            raise InputError(f"epsilon must be a positive number, got {epsilon!r}")
+            raise InputError(f"noise_width must be a positive number, got {noise_width!r}")
         self.trials = int(trials)
-        self.epsilon = float(epsilon)
+        self.noise_width = float(noise_width)
         self.max_imf = int(max_imf)
         self.n_jobs = int(n_jobs)
 
     def _kwargs(self) -> dict[str, Any]:
-        return dict(trials=self.trials, epsilon=self.epsilon, max_imf=self.max_imf, seed=self.seed)
+        return dict(trials=self.trials, epsilon=self.noise_width, max_imf=self.max_imf, seed=self.seed)
 
     def _own_params(self) -> dict[str, Any]:
         return {
             "trials": self.trials,
-            "epsilon": self.epsilon,
+            "noise_width": self.noise_width,
+            "noise_width_meaning": "PyEMD CEEMDAN epsilon",
             "max_imf": self.max_imf,
             "pyemd": _pyemd_version(),
         }

@@ -42,6 +42,8 @@ from wq_pipeline.errors import InputError
 __all__ = ["vmd", "vmd_batch", "VMDDecomposer"]
 
 _EPS = np.spacing(1.0)
+# Largest (K, chunk, N) state array in float64 elements (16 MiB); long windows get smaller chunks.
+_MAX_STATE_ELEMS = 1 << 21
 
 
 def _check_params(K: int, init: int, max_iter: int, tol: float, alpha: float) -> None:
@@ -306,7 +308,9 @@ def vmd_batch(
     return_iters: bool = False,
     return_omega: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, ...]:
-    """VMD of many windows at once, vectorised over rows in chunks of ``chunk``.
+    """VMD of many windows at once, vectorised over rows in chunks of ``chunk`` windows
+    (reduced automatically for long windows so that each (K, chunk, N) state array stays
+    under 16 MiB; peak working memory is about 15 such arrays, i.e. < 250 MiB).
 
     Each window stops at its own convergence and its result is frozen exactly as
     :func:`vmd` would return it, so ``vmd_batch(X)[i] == vmd(X[i])[0]`` (same parameters;
@@ -314,8 +318,8 @@ def vmd_batch(
 
     Args:
         X: windows (B, N), N >= 2.
-        progress: optional callable, called after each chunk with the cumulative number of
-            windows finished so far.
+        progress: optional callable, called after each chunk with the number of windows just
+            finished (an increment, e.g. ``tqdm(...).update``).
         return_iters: also return the iteration count per window (B,) int (vmdpy's
             ``len(omega)``).
         return_omega: also return the final centre frequencies per window (B, K), i.e. the
@@ -329,17 +333,19 @@ def vmd_batch(
         raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
     B, N = A.shape
     K = int(K)
+    # bound memory: each (K, chunk, N) state array stays under _MAX_STATE_ELEMS float64s
+    step = max(1, min(int(chunk), _MAX_STATE_ELEMS // (K * N)))
     omega0 = _initial_omega(N, K, bool(DC), int(init), seed)
     u = np.empty((B, K, N))
     iters = np.zeros(B, dtype=np.int64)
     om = np.zeros((B, K))
-    for lo in range(0, B, int(chunk)):
-        hi = min(B, lo + int(chunk))
+    for lo in range(0, B, step):
+        hi = min(B, lo + step)
         u[lo:hi], iters[lo:hi], om[lo:hi], _ = _vmd_chunk(
             A[lo:hi], float(alpha), float(tau), K, bool(DC), omega0, float(tol), int(max_iter), False
         )
         if progress is not None:
-            progress(hi)
+            progress(hi - lo)
     out: tuple[np.ndarray, ...] = (u,)
     if return_iters:
         out += (iters,)
@@ -353,6 +359,7 @@ class VMDDecomposer(Decomposer):
 
     Defaults: alpha=2000, tau=0, DC=False, init=1, tol=1e-7, max_iter=500. ``seed`` only
     matters for ``init=2``. ``chunk`` is the vectorisation width (does not change results).
+    After each call, ``last_iters`` holds the iteration count per window (vmdpy's count).
     """
 
     method = "vmd"
@@ -386,6 +393,8 @@ class VMDDecomposer(Decomposer):
         self.tol = float(tol)
         self.max_iter = int(max_iter)
         self.chunk = int(chunk)
+        #: iteration count per window (B,) of the last decompose / decompose_batch call
+        self.last_iters: np.ndarray | None = None
 
     def _own_params(self) -> dict:
         return {
@@ -399,7 +408,7 @@ class VMDDecomposer(Decomposer):
         }
 
     def _modes_batch(self, X: np.ndarray, progress) -> np.ndarray:
-        return vmd_batch(
+        u, self.last_iters = vmd_batch(
             X,
             alpha=self.alpha,
             tau=self.tau,
@@ -411,4 +420,6 @@ class VMDDecomposer(Decomposer):
             seed=self.seed,
             chunk=self.chunk,
             progress=progress,
+            return_iters=True,
         )
+        return u

@@ -19,6 +19,7 @@ def build_forecaster(
     learning_rate: float = 1e-3,
     seed: int = 0,
     name: str = "forecaster",
+    jit_compile: bool = False,
 ) -> keras.Model:
     """Build and compile (Adam, MSE) a direct multi-step forecaster.
 
@@ -51,5 +52,8 @@ def build_forecaster(
         name="head",
     )(x)
     model = keras.Model(inputs, outputs, name=name)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=float(learning_rate)), loss="mse")
+    # XLA fuses the recurrent loop on CPU (about 2x faster per epoch) but costs seconds to
+    # compile, so it pays only for long trainings: the caller decides.
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=float(learning_rate)), loss="mse",
+                  jit_compile=bool(jit_compile))
     return model

@@ -112,4 +112,6 @@ def predict(model: keras.Model, X: np.ndarray, batch_size: int = 1024) -> np.nda
         raise ValueError(f"expected X of shape (n, W, C), got {X.shape}")
     if X.shape[0] == 0:
         return np.zeros((0, int(model.output_shape[-1])), dtype=np.float64)
-    return np.asarray(model.predict(X, batch_size=int(batch_size), verbose=0), dtype=np.float64)
+    # direct calls in fixed-size batches: no per-model tf.function tracing, dropout off
+    parts = [np.asarray(model(X[i : i + batch_size], training=False)) for i in range(0, X.shape[0], int(batch_size))]
+    return np.concatenate(parts).astype(np.float64)
