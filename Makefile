@@ -25,6 +25,7 @@ demo: $(STAMP)
 		--freq 1h --horizon 6 --method vmd --protocol stepwise --out reports/demo
 
 test: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(PY) -m pytest tests
 
 clean:

@@ -2,7 +2,9 @@
 
 Decompositions are cached by a content hash of their input series, forecast positions and
 parameters (the key comes from :func:`wq_pipeline.pipeline.decomposition_cache_key`), so a rerun
-on the same data with other model settings skips the expensive stepwise decomposition.
+on the same data with other model settings skips the expensive stepwise decomposition. Each
+network (every component with and without FECA, and the plain LSTM) is its own task; they run
+concurrently, each in a worker process of the training pool.
 """
 
 from __future__ import annotations
@@ -14,17 +16,32 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from wq_pipeline.config import EvaluateConfig
-from wq_pipeline.pipeline import MODEL_NAMES, run_evaluation
+from wq_pipeline.pipeline import MODEL_NAMES, StageRunner, run_evaluation
 
 
-def run_as_task(name: str, fn: Callable[..., Any], *args: Any, cache_key: str | None = None, **kwargs: Any) -> Any:
-    """Stage runner for :func:`run_evaluation`: wrap ``fn`` as a Prefect task and call it."""
-    if cache_key is not None:
-        stage = task(fn, name=name, cache_key_fn=lambda *_: cache_key, persist_result=True,
-                     result_serializer="pickle", retries=0)
-    else:
-        stage = task(fn, name=name, cache_policy=NO_CACHE, persist_result=False)
-    return stage(*args, **kwargs)
+class PrefectStages(StageRunner):
+    """Runs every pipeline stage as a Prefect task."""
+
+    def run(self, name: str, fn: Callable[..., Any], *args: Any, cache_key: str | None = None, **kwargs: Any) -> Any:
+        if cache_key is not None:
+            stage = task(fn, name=name, cache_key_fn=lambda *_: cache_key, persist_result=True,
+                         result_serializer="pickle")
+        else:
+            stage = task(fn, name=name, cache_policy=NO_CACHE, persist_result=False)
+        return stage(*args, **kwargs)
+
+    def map(self, name: str, fn: Callable[..., Any], calls: list[tuple], labels: list[str],
+            workers: int, progress: Callable[[int], Any] | None = None) -> list[Any]:
+        futures = [
+            task(fn, name=name, task_run_name=f"{name}-{label}", cache_policy=NO_CACHE, persist_result=False).submit(*call)
+            for call, label in zip(calls, labels)
+        ]
+        results = []
+        for fut in futures:
+            results.append(fut.result())
+            if progress is not None:
+                progress(1)
+        return results
 
 
 def headline_markdown(metrics: dict[str, Any]) -> str:
@@ -47,7 +64,7 @@ def headline_markdown(metrics: dict[str, Any]) -> str:
 def evaluate_flow(config: dict[str, Any]) -> dict[str, Any]:
     """Evaluate the decomposition model and its baselines; returns ``metrics.json``'s content."""
     cfg = EvaluateConfig.model_validate(config)
-    result = run_evaluation(cfg, run_stage=run_as_task)
+    result = run_evaluation(cfg, runner=PrefectStages())
     create_markdown_artifact(markdown=headline_markdown(result.metrics), key="wq-evaluate-headline",
                              description=f"wq evaluate: {cfg.target} ({cfg.protocol})")
     return result.metrics

@@ -94,6 +94,7 @@ class EvaluateConfig(BaseModel):
     units: int = Field(default=32, ge=1, le=1024)
     patience: int = Field(default=4, ge=1, le=1000)
     seed: int = Field(default=0, ge=0)
+    jobs: int = Field(default=0, ge=0, le=256)  # parallel training processes; 0 = one per CPU core
     seasonal_period: int | None = Field(default=None, ge=1)
     vmd_alpha: float = Field(default=2000.0, gt=0)
     vmd_tau: float = Field(default=0.0, ge=0)

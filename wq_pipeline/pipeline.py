@@ -1,6 +1,6 @@
 """The evaluation pipeline as plain stage functions.
 
-:func:`run_evaluation` chains the stages. It takes a ``run_stage`` callable so that the Prefect
+:func:`run_evaluation` chains the stages. It takes a :class:`StageRunner` so that the Prefect
 flow in ``flows/evaluate.py`` can run every stage as a task (with caching of decompositions)
 while the library itself never imports Prefect.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -44,17 +43,33 @@ from .protocol import (
 from .qc import StationSeries
 from .scaling import Scaler
 from .stationarity import stationarity_table
+from .workers import resolve_jobs, training_pool
 
 MODEL_NAMES = ("persistence", "seasonal_naive", "arima", "lstm", "decomp_lstm", "decomp_feca_lstm")
 MAIN_MODEL = "decomp_feca_lstm"
 JIT_MIN_SAMPLE_EPOCHS = 40_000
 
-StageRunner = Callable[..., Any]
+class StageRunner:
+    """Runs pipeline stages. This default calls them in-process; the Prefect flow subclasses it
+    so every stage becomes a task (``flows/evaluate.py``)."""
 
+    def run(self, name: str, fn: Callable[..., Any], *args: Any, cache_key: str | None = None, **kwargs: Any) -> Any:
+        """Run one stage; ``cache_key`` (a content hash) lets a runner reuse an earlier result."""
+        return fn(*args, **kwargs)
 
-def run_directly(name: str, fn: Callable[..., Any], *args: Any, cache_key: str | None = None, **kwargs: Any) -> Any:
-    """Default stage runner: call the stage function in-process."""
-    return fn(*args, **kwargs)
+    def map(self, name: str, fn: Callable[..., Any], calls: list[tuple], labels: list[str],
+            workers: int, progress: Callable[[int], Any] | None = None) -> list[Any]:
+        """Run ``fn(*call)`` for every call, up to ``workers`` at once; results in call order."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(call: tuple) -> Any:
+            out = fn(*call)
+            if progress is not None:
+                progress(1)
+            return out
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
+            return list(ex.map(one, calls))
 
 
 def _progress_bar(total: int, desc: str):
@@ -114,7 +129,15 @@ def plan_stage(station: StationSeries, cfg: EvaluateConfig) -> Plan:
     return Plan(values=values, observed=observed, times=station.values.index, split=split, decompose_at=at)
 
 
-def stationarity_stage(plan: Plan, decomposer: Decomposer) -> pd.DataFrame:
+@dataclass
+class Stationarity:
+    """ADF/KPSS table and the decomposition it was computed on (training period only)."""
+
+    table: pd.DataFrame
+    components: pd.DataFrame  # time, raw, one column per component
+
+
+def stationarity_stage(plan: Plan, decomposer: Decomposer) -> Stationarity:
     """ADF and KPSS on the raw training series and on every component of its decomposition.
 
     Uses the training period only (the longest finite stretch before validation starts), so the
@@ -129,7 +152,18 @@ def stationarity_stage(plan: Plan, decomposer: Decomposer) -> pd.DataFrame:
     comps = decomposer.decompose(seg)
     for name, comp in zip(decomposer.names, comps):
         series[name] = comp
-    return stationarity_table(series)
+    frame = pd.DataFrame({"time": [t.isoformat() for t in plan.times[a:b]], **series})
+    return Stationarity(table=stationarity_table(series), components=frame)
+
+
+def series_frame(station: StationSeries) -> pd.DataFrame:
+    """The target on its grid with QC marks: ``time, raw, value, observed, interpolated, removed``."""
+    return pd.DataFrame({
+        "time": [t.isoformat() for t in station.values.index],
+        "raw": station.raw.to_numpy(), "value": station.values.to_numpy(),
+        "observed": station.observed.to_numpy(), "interpolated": station.interpolated.to_numpy(),
+        "removed": station.removed.to_numpy(),
+    })
 
 
 def decompose_stage(plan: Plan, cfg: EvaluateConfig, decomposer: Decomposer) -> ComponentSamples:
@@ -154,72 +188,78 @@ class TrainedForecast:
     training: dict[str, Any] = field(default_factory=dict)
 
 
-def _fit_predict(
-    name: str, X_tr: np.ndarray, Y_tr: np.ndarray, X_va: np.ndarray, Y_va: np.ndarray, X_te: np.ndarray,
-    cfg: EvaluateConfig, feca: bool,
-) -> TrainedForecast:
+@dataclass
+class TrainJob:
+    """One network to train: inputs ``(n, W, C)`` and targets ``(n, H)`` in target units."""
+
+    name: str
+    feca: bool
+    X_train: np.ndarray
+    Y_train: np.ndarray
+    X_val: np.ndarray
+    Y_val: np.ndarray
+    X_test: np.ndarray
+
+
+def fit_predict(job: TrainJob, cfg: EvaluateConfig) -> TrainedForecast:
+    """Scale (statistics from the training samples only), train with early stopping on the
+    validation samples, and forecast the test inputs. Samples with missing values are dropped."""
     from .models.lstm import build_forecaster
     from .models.train import fit_forecaster, predict
 
     def usable(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         return np.isfinite(X).all(axis=(1, 2)) & np.isfinite(Y).all(axis=1)
 
-    keep_tr, keep_va = usable(X_tr, Y_tr), usable(X_va, Y_va)
-    X_tr, Y_tr, X_va, Y_va = X_tr[keep_tr], Y_tr[keep_tr], X_va[keep_va], Y_va[keep_va]
+    keep_tr, keep_va = usable(job.X_train, job.Y_train), usable(job.X_val, job.Y_val)
+    X_tr, Y_tr = job.X_train[keep_tr], job.Y_train[keep_tr]
+    X_va, Y_va = job.X_val[keep_va], job.Y_val[keep_va]
     scaler = Scaler.fit(X_tr)
     # XLA compilation costs seconds and pays back only on long trainings
     jit = X_tr.shape[0] * cfg.epochs >= JIT_MIN_SAMPLE_EPOCHS
     model = build_forecaster(
-        X_tr.shape[1], X_tr.shape[2], Y_tr.shape[1], units=cfg.units, feca=feca, seed=cfg.seed, name=name,
-        jit_compile=jit,
+        X_tr.shape[1], X_tr.shape[2], Y_tr.shape[1], units=cfg.units, feca=job.feca, seed=cfg.seed,
+        name=job.name, jit_compile=jit,
     )
-    bar = _progress_bar(cfg.epochs, f"Training {name}")
-
-    def on_epoch(epoch: int, logs: dict) -> None:
-        bar.update(1)
-        bar.set_postfix(val_loss=f"{logs.get('val_loss', float('nan')):.4f}")
-
-    try:
-        result = fit_forecaster(
-            model,
-            scaler.transform(X_tr).astype("float32"), scaler.transform(Y_tr).astype("float32"),
-            scaler.transform(X_va).astype("float32"), scaler.transform(Y_va).astype("float32"),
-            epochs=cfg.epochs, batch_size=cfg.batch_size, patience=cfg.patience, seed=cfg.seed, progress=on_epoch,
-        )
-    finally:
-        bar.close()
-    pred = scaler.inverse(predict(model, scaler.transform(X_te).astype("float32")).astype(float))
+    result = fit_forecaster(
+        model,
+        scaler.transform(X_tr).astype("float32"), scaler.transform(Y_tr).astype("float32"),
+        scaler.transform(X_va).astype("float32"), scaler.transform(Y_va).astype("float32"),
+        epochs=cfg.epochs, batch_size=cfg.batch_size, patience=cfg.patience, seed=cfg.seed,
+    )
+    pred = scaler.inverse(predict(model, scaler.transform(job.X_test).astype("float32")))
     info = {
-        "n_train": int(X_tr.shape[0]), "n_val": int(X_va.shape[0]), "epochs_run": result.epochs_run,
-        "best_epoch": result.best_epoch, "seconds": round(result.seconds, 3),
-        "loss": [float(v) for v in result.history.get("loss", [])],
-        "val_loss": [float(v) for v in result.history.get("val_loss", [])],
+        "feca": job.feca, "n_train": int(X_tr.shape[0]), "n_val": int(X_va.shape[0]),
+        "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "seconds": round(result.seconds, 3),
+        "loss": result.history.get("loss", []), "val_loss": result.history.get("val_loss", []),
         "scaler": {"mean": scaler.mean, "std": scaler.std},
     }
-    return TrainedForecast(name=name, forecast=pred, training=info)
+    return TrainedForecast(name=job.name, forecast=pred, training=info)
 
 
-def train_component_stage(
-    samples: ComponentSamples, plan: Plan, cfg: EvaluateConfig, component: int, name: str, feca: bool
-) -> TrainedForecast:
-    """Train one component network (inputs: that component's last W points; targets: its next H
-    end points) and forecast it at every test origin."""
-    s = plan.split
-    Ytr = component_targets(samples, s.train, cfg.horizon)[:, component, :]
-    Yva = component_targets(samples, s.val, cfg.horizon)[:, component, :]
-    X = {k: select_rows(samples, o)[:, :, component : component + 1] for k, o in
-         (("tr", s.train), ("va", s.val), ("te", s.test))}
-    return _fit_predict(name, X["tr"], Ytr, X["va"], Yva, X["te"], cfg, feca)
+def train_stage(job: TrainJob, cfg: EvaluateConfig) -> TrainedForecast:
+    """Train one network; with ``cfg.jobs != 1`` in a worker process of the training pool."""
+    workers = resolve_jobs(cfg.jobs)
+    if workers == 1:
+        return fit_predict(job, cfg)
+    return training_pool(workers).submit(fit_predict, job, cfg).result()
 
 
-def train_plain_lstm_stage(plan: Plan, cfg: EvaluateConfig) -> TrainedForecast:
-    """The plain LSTM baseline: raw window in, raw ``y[t+1..t+H]`` out, same budget, no FECA."""
-    s, y = plan.split, plan.values
-    return _fit_predict(
-        "lstm", raw_windows(y, s.train, cfg.window), target_matrix(y, s.train, cfg.horizon),
-        raw_windows(y, s.val, cfg.window), target_matrix(y, s.val, cfg.horizon),
-        raw_windows(y, s.test, cfg.window), cfg, feca=False,
-    )
+def training_jobs(samples: ComponentSamples, plan: Plan, cfg: EvaluateConfig, names: list[str]) -> list[TrainJob]:
+    """Every network of a run: the plain LSTM on the raw series, then one network per component
+    with FECA and one without (the ablation). Component ``k``'s inputs are its last W points;
+    its targets are its next H end points (see :mod:`wq_pipeline.protocol`)."""
+    s, y, H, W = plan.split, plan.values, cfg.horizon, cfg.window
+    jobs = [TrainJob("lstm", False, raw_windows(y, s.train, W), target_matrix(y, s.train, H),
+                     raw_windows(y, s.val, W), target_matrix(y, s.val, H), raw_windows(y, s.test, W))]
+    X = {part: select_rows(samples, o) for part, o in (("tr", s.train), ("va", s.val), ("te", s.test))}
+    Ytr, Yva = component_targets(samples, s.train, H), component_targets(samples, s.val, H)
+    for feca in (True, False):
+        prefix = "feca_" if feca else "plain_"
+        for k, name in enumerate(names):
+            ch = slice(k, k + 1)
+            jobs.append(TrainJob(prefix + name, feca, X["tr"][:, :, ch], Ytr[:, k, :], X["va"][:, :, ch],
+                                 Yva[:, k, :], X["te"][:, :, ch]))
+    return jobs
 
 
 def baselines_stage(plan: Plan, cfg: EvaluateConfig) -> dict[str, Any]:
@@ -292,19 +332,20 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_outputs(out_dir: Path, metrics: dict, forecasts: pd.DataFrame, stationarity: pd.DataFrame) -> None:
-    """Write ``metrics.json``, ``forecasts.csv`` and ``stationarity.csv`` atomically: each file is
-    written to a temporary file in ``out_dir`` and renamed into place."""
+def write_outputs(out_dir: Path, metrics: dict, tables: dict[str, pd.DataFrame]) -> None:
+    """Write ``metrics.json`` and one CSV per table atomically: every file is first written to a
+    temporary file in ``out_dir``, then all are renamed into place (metrics.json last)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    writers: list[tuple[str, Callable[[Path], Any]]] = [
+        (name, lambda p, df=df: df.to_csv(p, index=False, float_format="%.6g")) for name, df in tables.items()
+    ]
+    writers.append(("metrics.json", lambda p: p.write_text(json.dumps(to_jsonable(metrics), indent=2, allow_nan=False))))
     staged: list[tuple[Path, Path]] = []
     try:
-        for name, writer in (
-            ("forecasts.csv", lambda p: forecasts.to_csv(p, index=False, float_format="%.6g")),
-            ("stationarity.csv", lambda p: stationarity.to_csv(p, index=False)),
-            ("metrics.json", lambda p: p.write_text(json.dumps(to_jsonable(metrics), indent=2, allow_nan=False))),
-        ):
+        for name, writer in writers:
             fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
             os.close(fd)
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are meant to be shared
             writer(Path(tmp))
             staged.append((Path(tmp), out_dir / name))
         for tmp, final in staged:
@@ -322,7 +363,7 @@ def write_outputs(out_dir: Path, metrics: dict, forecasts: pd.DataFrame, station
 class EvaluationResult:
     metrics: dict[str, Any]
     forecasts: pd.DataFrame
-    stationarity: pd.DataFrame
+    stationarity: Stationarity
 
 
 def decomposition_cache_key(plan: Plan, cfg: EvaluateConfig, decomposer: Decomposer) -> str:
@@ -344,17 +385,18 @@ def preflight(cfg: EvaluateConfig) -> None:
     plan_stage(load_stage(cfg), cfg)
 
 
-def run_evaluation(cfg: EvaluateConfig, run_stage: StageRunner = run_directly) -> EvaluationResult:
+def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> EvaluationResult:
     """Run the whole evaluation and write its outputs to ``cfg.out``.
 
     Nothing is written unless every stage succeeds.
     """
+    runner = runner or StageRunner()
     timings: dict[str, float] = {}
 
     def timed(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
-        out = run_stage(name, fn, *args, **kwargs)
-        timings[name] = timings.get(name, 0.0) + round(time.perf_counter() - t0, 3)
+        out = runner.run(name, fn, *args, **kwargs)
+        timings[name] = round(time.perf_counter() - t0, 3)
         return out
 
     t_start = time.perf_counter()
@@ -365,18 +407,21 @@ def run_evaluation(cfg: EvaluateConfig, run_stage: StageRunner = run_directly) -
     samples = timed("decompose", decompose_stage, plan, cfg, decomposer,
                     cache_key=decomposition_cache_key(plan, cfg, decomposer))
     base = timed("baselines", baselines_stage, plan, cfg)
-    lstm = timed("train_lstm", train_plain_lstm_stage, plan, cfg)
-    parts: dict[bool, list[TrainedForecast]] = {}
-    for feca in (True, False):
-        prefix = "feca_" if feca else "plain_"
-        parts[feca] = [
-            timed(f"train_{prefix}components", train_component_stage, samples, plan, cfg, k,
-                  f"{prefix}{name}", feca)
-            for k, name in enumerate(decomposer.names)
-        ]
+    jobs = training_jobs(samples, plan, cfg, decomposer.names)
+    t0 = time.perf_counter()
+    bar = _progress_bar(len(jobs), f"Training {len(jobs)} networks")
+    try:
+        trained = runner.map("train", train_stage, [(job, cfg) for job in jobs], [job.name for job in jobs],
+                             workers=resolve_jobs(cfg.jobs), progress=bar.update)
+    finally:
+        bar.close()
+    timings["train"] = round(time.perf_counter() - t0, 3)
+    by_name = {t.name: t for t in trained}
     forecasts = {
         "persistence": base["persistence"], "seasonal_naive": base["seasonal_naive"], "arima": base["arima"],
-        "lstm": lstm.forecast, "decomp_lstm": recombine(parts[False]), "decomp_feca_lstm": recombine(parts[True]),
+        "lstm": by_name["lstm"].forecast,
+        "decomp_lstm": recombine([by_name["plain_" + n] for n in decomposer.names]),
+        "decomp_feca_lstm": recombine([by_name["feca_" + n] for n in decomposer.names]),
     }
     scores, table = timed("evaluate", evaluate_stage, plan, cfg, forecasts)
     timings["total"] = round(time.perf_counter() - t_start, 3)
@@ -414,12 +459,16 @@ def run_evaluation(cfg: EvaluateConfig, run_stage: StageRunner = run_directly) -
         "baselines": base["info"],
         "models": scores,
         "main_model": MAIN_MODEL,
-        "training": {p.name: p.training for p in [lstm, *parts[True], *parts[False]]},
+        "training": {t.name: t.training for t in trained},
+        "jobs": resolve_jobs(cfg.jobs),
         "timings_s": timings,
         "command": cfg.command,
         "versions": library_versions(),
     }
-    write_outputs(cfg.out, metrics, table, stationarity)
+    write_outputs(cfg.out, metrics, {
+        "forecasts.csv": table, "stationarity.csv": stationarity.table,
+        "series.csv": series_frame(station), "components.csv": stationarity.components,
+    })
     return EvaluationResult(metrics=metrics, forecasts=table, stationarity=stationarity)
 
 

@@ -1,0 +1,753 @@
+"""What the report's charts and tables show, computed from the files of a run.
+
+Every function here is pure: it takes the parsed run files (``metrics.json`` as a dict, the CSVs
+as DataFrames) and returns plain numbers, lists and dicts. Nothing here knows about HTML; the
+template (``templates/report.html.j2``) lays the results out and ``static/report.js`` draws the
+chart specs with uPlot.
+
+A *chart spec* is a dict::
+
+    {"id": str, "kind": "time" | "num" | "cat", "x": [...], "ys": [[...], ...],
+     "series": [{"label", "color", "width", "dash", "points", "line", "bars", "show"}],
+     "ylabel": str, "xlabel": str, "height": int, "group": str | None,
+     "bands": [{"from", "to", "label", "color"}], "logx": bool, "logy": bool, "cats": [str]}
+
+Time axes carry *wall-clock* seconds: the station's own clock (its fixed UTC offset, as written
+in the run files) shifted so that the browser can show it as UTC whatever its own time zone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+MODEL_ORDER = ("persistence", "seasonal_naive", "arima", "lstm", "decomp_lstm", "decomp_feca_lstm")
+BASELINES = ("persistence", "seasonal_naive", "arima", "lstm")
+MODEL_LABELS = {
+    "persistence": "persistence",
+    "seasonal_naive": "seasonal naive",
+    "arima": "ARIMA",
+    "lstm": "LSTM (raw series)",
+    "decomp_lstm": "decomposition + LSTM (no FECA)",
+    "decomp_feca_lstm": "decomposition + FECA-LSTM",
+}
+MODEL_SHORT = {"persistence": "persistence", "seasonal_naive": "seasonal naive", "arima": "ARIMA", "lstm": "LSTM",
+               "decomp_lstm": "decomp. LSTM", "decomp_feca_lstm": "decomp. FECA-LSTM"}
+# Okabe-Ito: distinguishable with the common colour-vision deficiencies, and in grey print
+MODEL_COLORS = {
+    "observed": "#000000",
+    "persistence": "#8c8c8c",
+    "seasonal_naive": "#E69F00",
+    "arima": "#56B4E9",
+    "lstm": "#009E73",
+    "decomp_lstm": "#CC79A7",
+    "decomp_feca_lstm": "#D55E00",
+}
+SERIES_COLOR = "#1f3b73"  # the undecomposed series in decomposition charts
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#8c6d31", "#7b4173", "#393b79",
+           "#637939")
+QC_COLORS = {"value": "#0072B2", "raw": "#9a9a9a", "out_of_range": "#D55E00", "flag_rejected": "#CC0000",
+             "flag_suspect": "#CC79A7", "flagged": "#E69F00", "interpolated": "#009E73"}
+# metric -> True when larger is better
+METRICS = {"rmse": False, "mae": False, "mape": False, "r2": True, "nse": True, "kge": True, "skill": True}
+METRIC_LABELS = {"rmse": "RMSE", "mae": "MAE", "mape": "MAPE %", "r2": "R²", "nse": "NSE", "kge": "KGE",
+                 "skill": "skill vs persistence"}
+
+FULL_PERIOD_POINTS = 2000  # per series, for plots that span the whole record (min/max decimated)
+FORECAST_FULL_RES = 12000  # test-period forecast plot kept at full resolution up to this many points
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def finite(v: Any) -> bool:
+    return isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def num(v: Any) -> float | None:
+    """A JSON-safe number: None for missing, NaN or infinite values."""
+    return float(v) if finite(v) else None
+
+
+def sig(values: Iterable[Any], digits: int = 6) -> list[float | None]:
+    """Values rounded to ``digits`` significant digits (NaN -> None), to keep embedded data small."""
+    out: list[float | None] = []
+    for v in values:
+        if v is None:
+            out.append(None)
+            continue
+        f = float(v)
+        out.append(float(f"{f:.{digits}g}") if math.isfinite(f) else None)
+    return out
+
+
+def step_seconds(freq: str | None) -> float | None:
+    """Seconds in one grid step (``"1h"`` -> 3600), or None when the alias is unknown."""
+    if not freq:
+        return None
+    try:
+        return float(pd.Timedelta(pd.tseries.frequencies.to_offset(freq)).total_seconds())
+    except (ValueError, TypeError):
+        try:
+            return float(pd.Timedelta(freq).total_seconds())
+        except (ValueError, TypeError):
+            return None
+
+
+def duration_text(seconds: float | None) -> str:
+    """``10800`` -> ``"3 h"``; ``1800`` -> ``"30 min"``; ``172800`` -> ``"2 d"``."""
+    if seconds is None or not math.isfinite(seconds):
+        return "n/a"
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0), ("s", 1.0)):
+        if abs(seconds) >= size:
+            v = seconds / size
+            return f"{v:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
+def time_text(iso: Any) -> str:
+    """``"2012-01-01T00:00:00-05:00"`` -> ``"2012-01-01 00:00 UTC−05:00"`` (unparseable: as given)."""
+    if not iso:
+        return "n/a"
+    try:
+        t = pd.Timestamp(str(iso))
+    except (ValueError, TypeError):
+        return str(iso)
+    text = t.strftime("%Y-%m-%d %H:%M") + (t.strftime(":%S") if t.second else "")
+    if t.tzinfo is not None:
+        mins = int((t.utcoffset() or pd.Timedelta(0)).total_seconds() // 60)
+        sign = "+" if mins >= 0 else "\u2212"
+        text += " UTC" if mins == 0 else f" UTC{sign}{abs(mins) // 60:02d}:{abs(mins) % 60:02d}"
+    return text
+
+
+@dataclass
+class TimeAxis:
+    """Parsed timestamps as wall-clock epoch seconds plus a label for the clock they are on."""
+
+    seconds: np.ndarray  # int64
+    label: str
+
+
+def parse_times(values: Sequence[str] | pd.Series) -> TimeAxis:
+    """ISO 8601 strings -> wall-clock seconds (the station's clock, shown as-is by the charts)."""
+    s = pd.Series([str(v) for v in values], dtype=object)
+    if s.empty:
+        return TimeAxis(np.zeros(0, dtype=np.int64), "time")
+    try:
+        t = pd.to_datetime(s, format="ISO8601")
+    except (ValueError, TypeError):
+        t = pd.to_datetime(s, format="ISO8601", utc=True)
+    if not isinstance(t.dtype, pd.DatetimeTZDtype) and t.dtype == object:  # mixed offsets
+        t = pd.to_datetime(s, format="ISO8601", utc=True)
+    if isinstance(t.dtype, pd.DatetimeTZDtype):
+        off = t.iloc[0].utcoffset() or pd.Timedelta(0)
+        mins = int(off.total_seconds() // 60)
+        sign = "+" if mins >= 0 else "\u2212"
+        label = "time (UTC)" if mins == 0 else f"time (UTC{sign}{abs(mins) // 60:02d}:{abs(mins) % 60:02d})"
+        t = t.dt.tz_localize(None)
+    else:
+        label = "time (as in the data, no UTC offset)"
+    secs = ((t - pd.Timestamp(0)) // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
+    return TimeAxis(secs, label)
+
+
+# --------------------------------------------------------------------------- decimation
+
+
+def minmax_indices(y: np.ndarray, max_points: int = FULL_PERIOD_POINTS, keep_gaps: bool = True) -> np.ndarray:
+    """Indices of ``y`` to keep so that a line through them looks like the full series.
+
+    Splits ``y`` into ``max_points // 2`` equal buckets and keeps each bucket's minimum and maximum
+    (so spikes survive), the first and last point, and (``keep_gaps``) the first missing value of
+    every bucket that has one, so gaps still break the line. Returns sorted unique indices; all
+    indices when ``y`` is short enough.
+    """
+    y = np.asarray(y, dtype=float)
+    n = y.size
+    if n <= max_points:
+        return np.arange(n)
+    nb = max(1, max_points // 2)
+    edges = np.linspace(0, n, nb + 1).astype(int)
+    ok = np.isfinite(y)
+    keep = [0, n - 1]
+    for a, b in zip(edges[:-1], edges[1:]):
+        if b <= a:
+            continue
+        f = ok[a:b]
+        if f.any():
+            idx = np.flatnonzero(f)
+            seg = y[a:b][idx]
+            keep.append(a + idx[int(np.argmin(seg))])
+            keep.append(a + idx[int(np.argmax(seg))])
+        if keep_gaps and not f.all():
+            keep.append(a + int(np.flatnonzero(~f)[0]))
+    return np.unique(np.asarray(keep, dtype=np.int64))
+
+
+def decimate_aligned(lines: Sequence[np.ndarray], markers: Sequence[np.ndarray] = (),
+                     max_points: int = FULL_PERIOD_POINTS) -> np.ndarray:
+    """Common indices for series drawn on one x axis: the union of every line's min/max indices and
+    every marker series' (NaN where no marker) min/max indices among its markers."""
+    keep = [minmax_indices(y, max_points) for y in lines]
+    for m in markers:
+        m = np.asarray(m, dtype=float)
+        at = np.flatnonzero(np.isfinite(m))
+        if at.size:
+            keep.append(at[minmax_indices(m[at], max_points, keep_gaps=False)])
+    if not keep:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.concatenate(keep))
+
+
+# --------------------------------------------------------------------------- chart spec
+
+
+def chart(id: str, kind: str, x: Sequence[Any], series: list[dict[str, Any]], ys: list[Sequence[Any]],
+          **opts: Any) -> dict[str, Any]:
+    """A chart spec (see the module docstring)."""
+    base = {"id": id, "kind": kind, "x": list(x), "series": series, "ys": [sig(y) for y in ys],
+            "ylabel": "", "xlabel": "", "height": 260, "group": None, "bands": [], "logx": False,
+            "logy": False, "cats": [], "xint": False, "hidex": False, "legend": True}
+    base.update(opts)
+    return base
+
+
+def line(label: str, color: str, width: float = 1.25, dash: list[int] | None = None,
+         show: bool = True) -> dict[str, Any]:
+    return {"label": label, "color": color, "width": width, "dash": dash, "points": False, "line": True,
+            "bars": None, "show": show}
+
+
+def marker(label: str, color: str, size: float = 6) -> dict[str, Any]:
+    return {"label": label, "color": color, "width": size, "dash": None, "points": True, "line": False,
+            "bars": None, "show": True}
+
+
+def bars(label: str, color: str, size: float = 0.8, align: int = 0) -> dict[str, Any]:
+    return {"label": label, "color": color, "width": 1, "dash": None, "points": False, "line": False,
+            "bars": {"size": size, "align": align}, "show": True}
+
+
+def period_bands(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Shaded validation and test periods for full-record time charts."""
+    p = metrics.get("periods") or {}
+    if not all(k in p for k in ("val_start", "test_start", "end")):
+        return []
+    t = parse_times([p["val_start"], p["test_start"], p["end"]]).seconds
+    return [{"from": int(t[0]), "to": int(t[1]), "label": "validation", "color": "rgba(230,159,0,0.10)"},
+            {"from": int(t[1]), "to": int(t[2]), "label": "test", "color": "rgba(0,114,178,0.08)"}]
+
+
+# --------------------------------------------------------------------------- 1. summary
+
+
+def dm_test(e1: np.ndarray, e2: np.ndarray, h: int) -> dict[str, Any]:
+    """Diebold-Mariano test of equal squared error for two forecasts ``h`` steps ahead.
+
+    ``d = e1**2 - e2**2``; the variance of its mean uses autocovariances up to lag ``h - 1``
+    (errors of overlapping forecasts are correlated), with the Harvey, Leybourne and Newbold (1997)
+    small-sample correction and a Student t reference with ``n - 1`` degrees of freedom.
+    Negative statistic: the first forecast has the smaller squared error. Returns
+    ``{"stat", "pvalue", "n"}`` (None when undefined).
+    """
+    from scipy import stats
+
+    d = np.asarray(e1, float) ** 2 - np.asarray(e2, float) ** 2
+    d = d[np.isfinite(d)]
+    n = d.size
+    if n < 10:
+        return {"stat": None, "pvalue": None, "n": int(n)}
+    dc = d - d.mean()
+    h = max(1, int(h))
+    gamma = [float(dc @ dc) / n] + [float(dc[k:] @ dc[:-k]) / n for k in range(1, min(h, n))]
+    var = gamma[0] + 2 * sum(gamma[1:])
+    if var <= 0:  # rectangular kernel can go negative: fall back to Bartlett weights
+        var = gamma[0] + 2 * sum((1 - k / h) * g for k, g in enumerate(gamma[1:], start=1))
+    if var <= 0:
+        return {"stat": None, "pvalue": None, "n": int(n)}
+    stat = d.mean() / math.sqrt(var / n)
+    stat *= math.sqrt(max(n + 1 - 2 * h + h * (h - 1) / n, 1e-12) / n)
+    p = 2 * stats.t.sf(abs(stat), df=n - 1)
+    return {"stat": float(stat), "pvalue": float(p), "n": int(n)}
+
+
+def step_h_frame(forecasts: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """Forecasts at step H in wide form: one row per target time, ``observed`` plus one column per model."""
+    f = forecasts[forecasts["step"] == horizon]
+    wide = f.pivot_table(index="target_time", columns="model", values="forecast", aggfunc="first", dropna=False)
+    obs = f.groupby("target_time", sort=False)["observed"].first()
+    wide.insert(0, "observed", obs.reindex(wide.index))
+    order = parse_times(wide.index.to_list()).seconds.argsort(kind="stable")
+    return wide.iloc[order]
+
+
+def headline(metrics: dict[str, Any], forecasts: pd.DataFrame | None) -> dict[str, Any]:
+    """Does the main model beat each baseline at step H, by how much, on how many points."""
+    models = metrics.get("models") or {}
+    main = metrics.get("main_model") or "decomp_feca_lstm"
+    H = int(metrics.get("horizon") or 1)
+    m = models.get(main, {})
+    wide = step_h_frame(forecasts, H) if forecasts is not None and len(forecasts) else None
+    rows = []
+    for b in (*BASELINES, "decomp_lstm"):
+        if b not in models or b == main:
+            continue
+        mb = models[b]
+        r_main, r_b = num(m.get("rmse")), num(mb.get("rmse"))
+        diff = r_main - r_b if r_main is not None and r_b is not None else None
+        rel = 1 - r_main / r_b if diff is not None and r_b else None
+        dm = {"stat": None, "pvalue": None, "n": 0}
+        if wide is not None and main in wide and b in wide:
+            obs = wide["observed"].to_numpy(float)
+            ok = np.isfinite(obs)
+            for c in MODEL_ORDER:
+                if c in wide:
+                    ok &= np.isfinite(wide[c].to_numpy(float))
+            dm = dm_test((obs - wide[main].to_numpy(float))[ok], (obs - wide[b].to_numpy(float))[ok], H)
+        beats = diff is not None and diff < 0
+        p = dm["pvalue"]
+        if diff is None:
+            verdict = "n/a"
+        elif beats:
+            verdict = "beats" if p is not None and p < 0.05 else "lower RMSE, not significant"
+        else:
+            verdict = "worse" if p is not None and p < 0.05 else "does not beat"
+        rows.append({"model": b, "label": MODEL_LABELS.get(b, b), "rmse": r_b, "rmse_main": r_main,
+                     "diff": diff, "rel": rel, "nse": num(mb.get("nse")), "nse_main": num(m.get("nse")),
+                     "dm": dm, "beats": beats, "verdict": verdict, "ablation": b == "decomp_lstm"})
+    core = [r for r in rows if not r["ablation"]]
+    n_beaten = sum(1 for r in core if r["beats"])
+    n_sig = sum(1 for r in core if r["verdict"] == "beats")
+    return {"main": main, "main_label": MODEL_LABELS.get(main, main), "horizon": H,
+            "lead": duration_text((step_seconds(metrics.get("freq")) or float("nan")) * H),
+            "n_points": m.get("n_points"), "skill": num(m.get("skill")), "rmse": num(m.get("rmse")),
+            "nse": num(m.get("nse")), "rows": rows, "n_baselines": len(core), "n_beaten": n_beaten,
+            "n_significant": n_sig}
+
+
+# --------------------------------------------------------------------------- 2. data and QC
+
+
+QC_MARKS = (("out_of_range", "removed: out of physical range"), ("flag_rejected", "removed: QC flag rejected"),
+            ("flag_suspect", "removed: QC flag suspect"))
+
+
+def qc_chart(series: pd.DataFrame, metrics: dict[str, Any], max_points: int = FULL_PERIOD_POINTS) -> dict[str, Any]:
+    """The QC'd series with removed (at their raw value), flagged and interpolated points marked."""
+    ax = parse_times(series["time"])
+    value = pd.to_numeric(series["value"], errors="coerce").to_numpy(float)
+    raw = pd.to_numeric(series["raw"], errors="coerce").to_numpy(float)
+    removed = series["removed"].fillna("").astype(str).to_numpy() if "removed" in series else np.full(value.size, "")
+    interp = _as_bool(series.get("interpolated"), value.size)
+    marks: list[tuple[str, str, np.ndarray]] = []
+    for code, label in QC_MARKS:
+        marks.append((code, label, np.where(removed == code, raw, np.nan)))
+    other = (removed != "") & ~np.isin(removed, [c for c, _ in QC_MARKS])
+    if other.any():
+        marks.append(("flag_rejected", "removed: other reason", np.where(other, raw, np.nan)))
+    if "flagged" in series:  # optional: readings flagged suspect but kept
+        fl = _as_flag(series["flagged"], value.size)
+        marks.append(("flagged", "flagged, kept", np.where(fl, value, np.nan)))
+    marks.append(("interpolated", "interpolated (never scored)", np.where(interp, value, np.nan)))
+    marks = [mk for mk in marks if np.isfinite(mk[2]).any()]
+    # removed readings can be wild (sentinels such as -99999): draw those outside the range of the
+    # QC'd series at its edge so that the series stays readable, and say so in the caption
+    clamped, clamp_range = 0, None
+    if np.isfinite(value).any():
+        lo, hi = float(np.nanmin(value)), float(np.nanmax(value))
+        pad = 0.1 * (hi - lo) if hi > lo else max(abs(hi), 1.0) * 0.1
+        lo, hi = lo - pad, hi + pad
+        clamp_range = (lo, hi)
+        for k, (code, label, arr) in enumerate(marks):
+            out = np.isfinite(arr) & ((arr < lo) | (arr > hi))
+            if out.any():
+                clamped += int(out.sum())
+                marks[k] = (code, label, np.clip(arr, lo, hi))
+        raw = np.where(np.isfinite(raw), np.clip(raw, lo, hi), raw)
+    idx = decimate_aligned([value, raw], [mk[2] for mk in marks], max_points)
+    unit = metrics.get("unit") or ""
+    target = str(metrics.get("target") or "value")
+    ser = [line(f"{target} after QC", QC_COLORS["value"]), line("before QC (grid mean)", QC_COLORS["raw"], 1, show=False)]
+    ys: list[Any] = [value[idx], raw[idx]]
+    for code, label, arr in marks:
+        ser.append(marker(label, QC_COLORS[code]))
+        ys.append(arr[idx])
+    return chart("qc", "time", ax.seconds[idx].tolist(), ser, ys, ylabel=_ylabel(target, unit), xlabel=ax.label,
+                 height=300, bands=period_bands(metrics), n_source=int(value.size), n_clamped=clamped,
+                 clamp_range=sig(clamp_range, 4) if clamp_range else None)
+
+
+def _as_bool(col: pd.Series | None, n: int) -> np.ndarray:
+    if col is None:
+        return np.zeros(n, dtype=bool)
+    if col.dtype == bool:
+        return col.to_numpy()
+    return col.astype(str).str.lower().isin(["true", "1", "yes"]).to_numpy()
+
+
+def _as_flag(col: pd.Series, n: int) -> np.ndarray:
+    if col.dtype == bool:
+        return col.to_numpy()
+    s = col.fillna("").astype(str).str.strip().str.lower()
+    return ~s.isin(["", "false", "0", "nan", "none"]).to_numpy()
+
+
+def _ylabel(target: str, unit: str) -> str:
+    return f"{target} ({unit})" if unit else target
+
+
+def qc_table(qc: dict[str, Any]) -> list[tuple[str, Any]]:
+    """QC counts as (label, value) rows, in pipeline order; unknown keys are kept at the end."""
+    labels = [
+        ("rows_read", "rows read"), ("rows_site", "rows of this site"),
+        ("duplicates_exact", "exact duplicate rows dropped"),
+        ("duplicates_conflicting", "rows sharing a timestamp with different values (last kept)"),
+        ("flagged_rejected", "readings removed by QC flag (rejected)"),
+        ("flagged_missing", "readings flagged missing / not collected"),
+        ("flagged_suspect", "readings flagged suspect"), ("out_of_range", "readings outside the physical range"),
+        ("rows_beyond_grid", "rows beyond the grid"), ("native_step", "native time step"), ("freq", "grid step"),
+        ("grid_points", "grid points"), ("observed", "observed grid points"),
+        ("interpolated", "interpolated grid points (short gaps)"), ("missing", "missing grid points (long gaps)"),
+        ("longest_gap_steps", "longest gap (grid steps)"),
+    ]
+    seen = set()
+    rows = []
+    for key, label in labels:
+        if key in qc:
+            rows.append((label, qc[key]))
+            seen.add(key)
+    for key, v in qc.items():
+        if key not in seen and key != "rules" and not isinstance(v, (list, dict)):
+            rows.append((key.replace("_", " "), v))
+    return rows
+
+
+# --------------------------------------------------------------------------- 3. stationarity
+
+
+def stationarity_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """One row per series with its ADF and KPSS results side by side."""
+    rows = []
+    if table is None or table.empty:
+        return rows
+    t = table.copy()
+    t["test_l"] = t["test"].astype(str).str.lower()
+    for name in dict.fromkeys(t["series"].astype(str)):
+        sub = t[t["series"].astype(str) == name]
+        row: dict[str, Any] = {"series": name, "joint": ""}
+        for test in ("adf", "kpss"):
+            r = sub[sub["test_l"] == test]
+            if r.empty:
+                row[test] = None
+                continue
+            r = r.iloc[0]
+            row[test] = {"stat": num(_f(r.get("statistic"))), "p": num(_f(r.get("pvalue"))),
+                         "note": _s(r.get("pvalue_note")), "lags": _s(r.get("lags")),
+                         "crit5": num(_f(r.get("crit_5pct"))), "verdict": _s(r.get("verdict"))}
+            row["joint"] = row["joint"] or _s(r.get("joint_verdict"))
+        rows.append(row)
+    return rows
+
+
+def _f(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _s(v: Any) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+# --------------------------------------------------------------------------- 4. decomposition
+
+
+def component_columns(components: pd.DataFrame) -> list[str]:
+    return [c for c in components.columns if c not in ("time", "raw")]
+
+
+def decomposition_charts(components: pd.DataFrame, metrics: dict[str, Any],
+                         max_points: int = FULL_PERIOD_POINTS) -> list[dict[str, Any]]:
+    """The series and each component, one chart each, on one shared (synchronised) time axis."""
+    ax = parse_times(components["time"])
+    unit = metrics.get("unit") or ""
+    out = []
+    for i, col in enumerate(["raw", *component_columns(components)]):
+        y = pd.to_numeric(components[col], errors="coerce").to_numpy(float)
+        idx = minmax_indices(y, max_points)
+        color = SERIES_COLOR if col == "raw" else PALETTE[(i - 1) % len(PALETTE)]
+        label = "series (training period)" if col == "raw" else col
+        out.append(chart(f"decomp-{i}", "time", ax.seconds[idx].tolist(), [line(label, color)], [y[idx]],
+                         ylabel=unit, xlabel=ax.label if i == len(components.columns) - 2 else "",
+                         hidex=i != len(components.columns) - 2,
+                         height=(150 if col != "raw" else 180) - (0 if i == len(components.columns) - 2 else 30),
+                         group="decomp", title=label,
+                         n_source=int(y.size)))
+    return out
+
+
+def spectra(components: pd.DataFrame, freq: str | None, n_bins: int = 240) -> dict[str, Any]:
+    """Power spectra (periodogram, log-binned) of the series and each component, their centre and
+    peak frequencies, variance shares and how exactly the components add back to the series."""
+    dt = step_seconds(freq) or 1.0
+    per_day = 86400.0 / dt  # grid steps per day
+    cols = component_columns(components)
+    raw = pd.to_numeric(components["raw"], errors="coerce").to_numpy(float)
+    comp = {c: pd.to_numeric(components[c], errors="coerce").to_numpy(float) for c in cols}
+    n = raw.size
+    f = np.fft.rfftfreq(n, d=1.0 / per_day) if n > 1 else np.zeros(0)  # cycles per day
+    pos = f > 0
+    total_var = float(np.nansum([np.nanvar(v) for v in comp.values()])) or float("nan")
+    raw_var = float(np.nanvar(raw)) if n else float("nan")
+    rows, powers = [], {}
+    for name, y in [("raw", raw), *comp.items()]:
+        yy = np.nan_to_num(y - np.nanmean(y)) if n else y
+        p = np.abs(np.fft.rfft(yy)) ** 2 / max(n, 1)
+        powers[name] = p
+        pp, fp = p[pos], f[pos]
+        centre = float((fp * pp).sum() / pp.sum()) if pp.size and pp.sum() > 0 else None
+        peak = float(fp[int(np.argmax(pp))]) if pp.size and pp.max() > 0 else None
+        var = float(np.nanvar(y)) if n else float("nan")
+        rows.append({"name": name, "centre_cpd": centre, "peak_cpd": peak,
+                     "centre_period": duration_text(86400.0 / centre) if centre else "n/a",
+                     "peak_period": duration_text(86400.0 / peak) if peak else "n/a",
+                     "variance": num(var),
+                     "share": num(var / total_var) if name != "raw" else None,
+                     "ratio_raw": num(var / raw_var) if raw_var > 0 else None})
+    # log-binned spectra, shared x for every series
+    spec = None
+    if pos.sum() >= 4:
+        fp = f[pos]
+        edges = np.geomspace(fp[0], fp[-1] * (1 + 1e-9), n_bins + 1)
+        which = np.clip(np.searchsorted(edges, fp, side="right") - 1, 0, n_bins - 1)
+        counts = np.bincount(which, minlength=n_bins)
+        used = counts > 0
+        centres = np.sqrt(edges[:-1] * edges[1:])[used]
+        ser, ys = [], []
+        for i, (name, p) in enumerate(powers.items()):
+            mean = np.bincount(which, weights=p[pos], minlength=n_bins)[used] / counts[used]
+            mean = np.where(mean > 0, mean, np.nan)
+            color = SERIES_COLOR if name == "raw" else PALETTE[(i - 1) % len(PALETTE)]
+            ser.append(line(name if name != "raw" else "series", color, 1.75 if name != "raw" else 1,
+                            dash=[4, 3] if name == "raw" else None))
+            ys.append(mean)
+        spec = chart("spectrum", "num", sig(centres, 5), ser, ys, logx=True, logy=True, height=300,
+                     xlabel="frequency (cycles per day)", ylabel="power")
+    total = np.sum(list(comp.values()), axis=0) if comp else np.zeros_like(raw)
+    err = np.abs(raw - total)
+    max_err = float(np.nanmax(err)) if err.size and np.isfinite(err).any() else None
+    scale = float(np.nanmax(np.abs(raw))) if n else None
+    return {"rows": rows, "chart": spec, "max_abs_error": max_err,
+            "rel_error": (max_err / scale) if max_err is not None and scale else None,
+            "n": int(n), "start": str(components["time"].iloc[0]) if n else "",
+            "end": str(components["time"].iloc[-1]) if n else ""}
+
+
+# --------------------------------------------------------------------------- 5. forecasts
+
+
+def forecast_chart(forecasts: pd.DataFrame, metrics: dict[str, Any],
+                   full_res: int = FORECAST_FULL_RES) -> dict[str, Any]:
+    """Observed against every model's forecast at step H over the test period."""
+    H = int(metrics.get("horizon") or 1)
+    wide = step_h_frame(forecasts, H)
+    ax = parse_times(wide.index.to_list())
+    cols = ["observed", *[m for m in MODEL_ORDER if m in wide], *[m for m in wide if m not in MODEL_ORDER
+                                                                   and m != "observed"]]
+    arrs = [wide[c].to_numpy(float) for c in cols]
+    idx = np.arange(len(wide)) if len(wide) <= full_res else decimate_aligned(arrs, max_points=full_res // len(cols))
+    main = metrics.get("main_model") or "decomp_feca_lstm"
+    ser = []
+    for c in cols:
+        if c == "observed":
+            ser.append(line("observed", MODEL_COLORS["observed"], 1.5))
+        else:
+            ser.append(line(MODEL_LABELS.get(c, c), MODEL_COLORS.get(c, "#444444"), 2 if c == main else 1.1,
+                            dash=[5, 3] if c in ("persistence", "seasonal_naive") else None))
+    target = str(metrics.get("target") or "value")
+    return chart("forecast", "time", ax.seconds[idx].tolist(), ser, [a[idx] for a in arrs],
+                 ylabel=_ylabel(target, metrics.get("unit") or ""), xlabel=f"target {ax.label}", height=360,
+                 n_source=int(len(wide)), decimated=bool(len(idx) < len(wide)))
+
+
+def skill_chart(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Skill against persistence (1 - RMSE / RMSE_persistence) at every step 1..H."""
+    H = int(metrics.get("horizon") or 1)
+    main = metrics.get("main_model") or "decomp_feca_lstm"
+    ser, ys = [], []
+    for name in MODEL_ORDER:
+        m = (metrics.get("models") or {}).get(name)
+        if not m:
+            continue
+        vals = (m.get("per_step") or {}).get("skill") or [None] * H
+        ser.append({**line(MODEL_LABELS[name], MODEL_COLORS[name], 2.25 if name == main else 1.25,
+                           dash=[5, 3] if name == "persistence" else None), "points": True,
+                    "psize": 10 if H == 1 else 5})
+        ys.append(vals)
+    return chart("skill", "num", list(range(1, H + 1)), ser, ys, xlabel="forecast step (grid steps ahead)",
+                 ylabel="skill vs persistence", height=280, xint=True)
+
+
+def residual_charts(forecasts: pd.DataFrame, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Histogram and autocorrelation of the main model's step-H errors (observed - forecast)."""
+    H = int(metrics.get("horizon") or 1)
+    main = metrics.get("main_model") or "decomp_feca_lstm"
+    wide = step_h_frame(forecasts, H)
+    r = (wide["observed"] - wide[main]).to_numpy(float) if main in wide else np.zeros(0)
+    r = r[np.isfinite(r)]
+    unit = metrics.get("unit") or ""
+    out: dict[str, Any] = {"n": int(r.size), "mean": num(r.mean()) if r.size else None,
+                           "std": num(r.std(ddof=1)) if r.size > 1 else None, "hist": None, "acf": None}
+    if r.size < 3:
+        return out
+    edges = np.histogram_bin_edges(r, bins="fd")
+    if edges.size - 1 > 60 or edges.size - 1 < 10:
+        edges = np.histogram_bin_edges(r, bins=int(np.clip(np.sqrt(r.size), 10, 60)))
+    counts, edges = np.histogram(r, bins=edges)
+    centres = (edges[:-1] + edges[1:]) / 2
+    out["hist"] = chart("resid-hist", "num", sig(centres, 5), [bars("count", MODEL_COLORS[main], 0.95)],
+                        [counts.tolist()], xlabel=f"error, observed \u2212 forecast ({unit})" if unit else
+                        "error, observed \u2212 forecast", ylabel="count", height=240)
+    period = int((metrics.get("baselines") or {}).get("seasonal_period") or 0)
+    max_lag = int(min(r.size // 4, max(24, 2 * H, 2 * period)))
+    if max_lag >= 2:
+        rc = r - r.mean()
+        denom = float(rc @ rc)
+        acf = [1.0] + [float(rc[k:] @ rc[:-k]) / denom for k in range(1, max_lag + 1)] if denom > 0 else []
+        if acf:
+            band = 1.96 / math.sqrt(r.size)
+            lags = list(range(0, max_lag + 1))
+            out["acf"] = chart("resid-acf", "num", lags,
+                               [bars("autocorrelation", MODEL_COLORS[main], 0.5),
+                                line("+95% band (white noise)", "#0072B2", 1, dash=[4, 4]),
+                                line("\u221295% band", "#0072B2", 1, dash=[4, 4])],
+                               [acf, [band] * len(lags), [-band] * len(lags)],
+                               xlabel="lag (grid steps, in the order of the test target times)",
+                               ylabel="autocorrelation", height=240, band=band, xint=True)
+    return out
+
+
+# --------------------------------------------------------------------------- 6. metrics
+
+
+def metrics_rows(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Every model's step-H metrics, with the best value of each column marked."""
+    models = metrics.get("models") or {}
+    names = [m for m in MODEL_ORDER if m in models] + [m for m in models if m not in MODEL_ORDER]
+    best: dict[str, set[str]] = {}
+    for k, higher in METRICS.items():
+        vals = {n: num(models[n].get(k)) for n in names}
+        if k == "skill":
+            vals.pop("persistence", None)  # 0 by definition, not a result
+        good = {n: v for n, v in vals.items() if v is not None}
+        if good:
+            target = max(good.values()) if higher else min(good.values())
+            best[k] = {n for n, v in good.items() if math.isclose(v, target, rel_tol=1e-12, abs_tol=1e-15)}
+    rows = [{"model": n, "label": MODEL_LABELS.get(n, n), "main": n == metrics.get("main_model"),
+             "values": {k: num(models[n].get(k)) for k in METRICS}, "best": {k: n in best.get(k, set()) for k in METRICS},
+             "n_points": models[n].get("n_points")} for n in names]
+    return {"columns": [(k, METRIC_LABELS[k], METRICS[k]) for k in METRICS], "rows": rows}
+
+
+# --------------------------------------------------------------------------- 7. training
+
+
+def training_summary(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Loss curves per trained network plus a table of epochs, best epoch and time."""
+    training = metrics.get("training") or {}
+    budget = metrics.get("epochs")
+    rows, charts = [], []
+    for i, (name, t) in enumerate(training.items()):
+        loss = [num(v) for v in t.get("loss") or []]
+        val = [num(v) for v in t.get("val_loss") or []]
+        if name == "lstm":
+            role = "plain LSTM baseline (raw series)"
+        elif name.startswith("feca_"):
+            role = f"component {name[5:]} of {MODEL_LABELS['decomp_feca_lstm']}"
+        elif name.startswith("plain_"):
+            role = f"component {name[6:]} of {MODEL_LABELS['decomp_lstm']}"
+        else:
+            role = ""
+        good_val = [v for v in val if v is not None]
+        rows.append({"name": name, "role": role, "epochs_run": t.get("epochs_run"), "budget": budget,
+                     "best_epoch": t.get("best_epoch"), "seconds": num(t.get("seconds")),
+                     "n_train": t.get("n_train"), "n_val": t.get("n_val"),
+                     "final_loss": loss[-1] if loss else None, "best_val": min(good_val) if good_val else None})
+        n = max(len(loss), len(val))
+        if n:
+            best = t.get("best_epoch")
+            bands_ = [{"from": best - 0.5, "to": best + 0.5, "label": "best", "color": "rgba(0,158,115,0.15)"}] \
+                if isinstance(best, int) else []
+            charts.append(chart(f"loss-{i}", "num", list(range(1, n + 1)),
+                                [{**line("training loss", "#0072B2", 1.5), "points": n <= 30},
+                                 {**line("validation loss", "#D55E00", 1.5), "points": n <= 30}],
+                                [loss + [None] * (n - len(loss)), val + [None] * (n - len(val))],
+                                xlabel="epoch", ylabel="loss (scaled MSE)", height=190, title=name,
+                                bands=bands_, xint=True))
+    total = sum(r["seconds"] or 0 for r in rows)
+    return {"rows": rows, "charts": charts, "total_seconds": total}
+
+
+def equivalent_command(metrics: dict[str, Any]) -> str:
+    """A ``wq evaluate`` line rebuilt from what metrics.json records (for runs started from Python,
+    which record no command line). Options metrics.json does not record are left out."""
+    import shlex
+
+    parts = ["wq", "evaluate", "--data", str(metrics.get("dataset") or "FILE"),
+             "--target", str(metrics.get("target") or "COL")]
+    if metrics.get("site"):
+        parts += ["--site", str(metrics["site"])]
+    for opt, key in (("--freq", "freq"), ("--method", "method"), ("--modes", "modes"), ("--window", "window"),
+                     ("--decomp-window", "decomp_window"), ("--horizon", "horizon"), ("--protocol", "protocol"),
+                     ("--epochs", "epochs"), ("--seed", "seed")):
+        if metrics.get(key) is not None:
+            parts += [opt, str(metrics[key])]
+    return shlex.join(parts)
+
+
+def timing_rows(metrics: dict[str, Any]) -> list[tuple[str, float | None]]:
+    return [(k, num(v)) for k, v in (metrics.get("timings_s") or {}).items()]
+
+
+# --------------------------------------------------------------------------- 8. protocols
+
+
+def protocol_comparison(honest: dict[str, Any], leaky: dict[str, Any]) -> dict[str, Any]:
+    """Stepwise (honest) against global (leaky) metrics of the same models on the same data."""
+    hm, lm = honest.get("models") or {}, leaky.get("models") or {}
+    rows = []
+    for name in [m for m in MODEL_ORDER if m in hm and m in lm]:
+        r: dict[str, Any] = {"model": name, "label": MODEL_LABELS.get(name, name),
+                             "main": name == honest.get("main_model")}
+        for k in ("nse", "rmse", "skill"):
+            a, b = num(hm[name].get(k)), num(lm[name].get(k))
+            r[k] = {"honest": a, "leaky": b, "diff": (b - a) if a is not None and b is not None else None}
+        rows.append(r)
+    mismatches = []
+    for key in ("dataset_sha256", "target", "site", "freq", "method", "modes", "window", "decomp_window", "horizon",
+                "n_test", "seed"):
+        if honest.get(key) != leaky.get(key):
+            mismatches.append(f"{key}: {honest.get(key)!r} (stepwise) vs {leaky.get(key)!r} (global)")
+    main = honest.get("main_model") or "decomp_feca_lstm"
+    mrow = next((r for r in rows if r["model"] == main), None)
+    share = None
+    if mrow and mrow["skill"]["leaky"] is not None and mrow["skill"]["honest"] is not None \
+            and mrow["skill"]["leaky"] > 0:
+        share = (mrow["skill"]["leaky"] - max(mrow["skill"]["honest"], 0.0)) / mrow["skill"]["leaky"]
+    names = [MODEL_SHORT.get(r["model"], r["model"]) for r in rows]
+    spec = chart("protocols", "cat", list(range(len(rows))),
+                 [bars("NSE, stepwise (honest)", "#0072B2", 0.38, -1), bars("NSE, global (LEAKY)", "#D55E00", 0.38, 1)],
+                 [[r["nse"]["honest"] for r in rows], [r["nse"]["leaky"] for r in rows]],
+                 cats=names, ylabel="NSE at step H", xlabel="model", height=280) if rows else None
+    return {"rows": rows, "mismatches": mismatches, "main": mrow, "leak_share": share, "chart": spec,
+            "main_label": MODEL_LABELS.get(main, main)}
