@@ -9,14 +9,16 @@ concurrently, each in a worker process of the training pool.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from wq_pipeline.config import EvaluateConfig
 from wq_pipeline.pipeline import MODEL_NAMES, StageRunner, run_evaluation
+from wq_pipeline.report import build_report
 
 
 class PrefectStages(StageRunner):
@@ -60,6 +62,15 @@ def headline_markdown(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@task(name="report", cache_policy=NO_CACHE)
+def report_task(out: str) -> str:
+    """Build ``report.html`` in the run folder and link it from the flow run."""
+    path = build_report(Path(out))
+    create_link_artifact(key="wq-evaluation-report", link=path.resolve().as_uri(),
+                         link_text="evaluation report", description="HTML report (self-contained, opens offline)")
+    return str(path)
+
+
 @flow(name="wq-evaluate", log_prints=True)
 def evaluate_flow(config: dict[str, Any]) -> dict[str, Any]:
     """Evaluate the decomposition model and its baselines; returns ``metrics.json``'s content."""
@@ -67,4 +78,5 @@ def evaluate_flow(config: dict[str, Any]) -> dict[str, Any]:
     result = run_evaluation(cfg, runner=PrefectStages())
     create_markdown_artifact(markdown=headline_markdown(result.metrics), key="wq-evaluate-headline",
                              description=f"wq evaluate: {cfg.target} ({cfg.protocol})")
+    report_task(str(cfg.out))
     return result.metrics

@@ -68,19 +68,27 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--decomp-window", type=int, default=d["decomp_window"].default,
                    help="trailing window L decomposed at every forecast origin (stepwise), in steps; L >= W")
     m.add_argument("--horizon", type=int, default=d["horizon"].default, help="forecast horizon H, in steps (1-500)")
-    m.add_argument("--protocol", choices=PROTOCOLS, default=d["protocol"].default,
+    m.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default=d["protocol"].default,
                    help="stepwise: honest, each forecast uses only data up to its origin; "
-                   "global: LEAKY, decomposes the whole series first (only to reproduce published numbers)")
+                   "global: LEAKY, decomposes the whole series first (only to reproduce published numbers); "
+                   "both: run each into DIR/stepwise and DIR/global and write DIR/comparison.json")
     m.add_argument("--test-fraction", type=float, default=d["test_fraction"].default,
                    help="last fraction of the period used for testing (validation is the 0.1 before it)")
     m.add_argument("--epochs", type=int, default=d["epochs"].default, help="maximum training epochs (early stopping on validation)")
     m.add_argument("--units", type=int, default=d["units"].default, help="LSTM units per network")
+    m.add_argument("--jobs", type=int, default=d["jobs"].default,
+                   help="networks trained in parallel, each in its own process (0: one per CPU core)")
     m.add_argument("--seed", type=int, default=d["seed"].default, help="random seed (decomposition noise, weights, shuffling)")
     m.add_argument("--seasonal-period", type=int, help="season of the seasonal-naive baseline in steps (default: detected on training data)")
     e.add_argument("--out", type=Path, default=d["out"].default, help="output folder")
     e.add_argument("--no-flow", action="store_true",
                    help="run the stages in-process without Prefect (same results; no flow run is recorded)")
     e.add_argument("-v", "--verbose", action="store_true", help="show Prefect's INFO logs and full tracebacks")
+
+    r = sub.add_parser("report", help="(re)build the HTML report of a finished evaluation",
+                       description="Rebuild DIR/report.html from the files a finished 'wq evaluate' wrote to DIR "
+                       "(for --protocol both, DIR is the folder holding stepwise/ and global/).")
+    r.add_argument("dir", type=Path, help="output folder of a finished 'wq evaluate' run")
     return p
 
 
@@ -89,7 +97,7 @@ def _config_from_args(a: argparse.Namespace, argv: Sequence[str]) -> EvaluateCon
         return EvaluateConfig(
             data=a.data, target=a.target, time_col=a.time_col, site=a.site, site_col=a.site_col, freq=a.freq,
             method=a.method, modes=a.modes, window=a.window, decomp_window=a.decomp_window, horizon=a.horizon,
-            protocol=a.protocol, test_fraction=a.test_fraction, epochs=a.epochs, units=a.units, seed=a.seed,
+            protocol="stepwise" if a.protocol == "both" else a.protocol, jobs=a.jobs, test_fraction=a.test_fraction, epochs=a.epochs, units=a.units, seed=a.seed,
             seasonal_period=a.seasonal_period, out=a.out,
             qc=QCConfig(max_gap=a.max_gap, drop_suspect=a.drop_suspect),
             command="wq " + shlex.join(list(argv)),
@@ -114,20 +122,42 @@ def _prepare_environment(verbose: bool) -> None:
 
 def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
     cfg = _config_from_args(a, argv)
-    from .pipeline import metrics_table, preflight
+    from .pipeline import compare_protocols, metrics_table, preflight, run_evaluation, write_outputs
 
     preflight(cfg)  # bad input fails here, before Prefect starts and before anything is written
-    if a.no_flow:
-        from .pipeline import run_evaluation
+    protocols = ("stepwise", "global") if a.protocol == "both" else (cfg.protocol,)
+    results = {}
+    for protocol in protocols:
+        run_cfg = cfg.model_copy(update={"protocol": protocol, "out": cfg.out / protocol if len(protocols) > 1 else cfg.out})
+        if a.no_flow:
+            metrics = run_evaluation(run_cfg).metrics
+        else:
+            from flows.evaluate import evaluate_flow
 
-        metrics = run_evaluation(cfg).metrics
-    else:
-        from flows.evaluate import evaluate_flow
+            metrics = evaluate_flow(run_cfg.model_dump(mode="json"))
+        results[protocol] = metrics
+        print(metrics_table(metrics))
+        print(f"\nWrote {run_cfg.out}/ metrics.json, forecasts.csv, stationarity.csv, series.csv, components.csv "
+              f"({metrics['timings_s']['total']:.0f} s)\n")
+    if len(protocols) > 1:
+        comparison = compare_protocols(results["stepwise"], results["global"])
+        write_outputs(cfg.out, comparison, {}, name="comparison.json")
+        print(f"Wrote {cfg.out}/comparison.json: NSE at step H, honest vs leaky")
+        for model, row in comparison["models"].items():
+            print(f"  {model:<18} stepwise {row['nse_stepwise']:.3f}   global {row['nse_global']:.3f}   "
+                  f"leak {row['nse_leak']:+.3f}")
+    if a.no_flow or len(protocols) > 1:  # a flow run builds its own report; the joint one is built here
+        from .report import build_report
 
-        metrics = evaluate_flow(cfg.model_dump(mode="json"))
-    print(metrics_table(metrics))
-    print(f"\nWrote {cfg.out}/metrics.json, forecasts.csv, stationarity.csv "
-          f"({metrics['timings_s']['total']:.0f} s)")
+        build_report(cfg.out)
+    print(f"Report: {(cfg.out / 'report.html').resolve()}")
+    return EXIT_OK
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from .report import build_report
+
+    print(f"Wrote {build_report(a.dir)}")
     return EXIT_OK
 
 
@@ -142,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "evaluate":
             return cmd_evaluate(args, argv)
+        if args.command == "report":
+            return cmd_report(args)
         parser.error(f"unknown command {args.command}")
     except InputError as exc:
         print(f"wq: error: {exc}", file=sys.stderr)

@@ -332,22 +332,22 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_outputs(out_dir: Path, metrics: dict, tables: dict[str, pd.DataFrame]) -> None:
-    """Write ``metrics.json`` and one CSV per table atomically: every file is first written to a
-    temporary file in ``out_dir``, then all are renamed into place (metrics.json last)."""
+def write_outputs(out_dir: Path, metrics: dict, tables: dict[str, pd.DataFrame], name: str = "metrics.json") -> None:
+    """Write ``metrics`` as JSON (``name``) and one CSV per table atomically: every file is first
+    written to a temporary file in ``out_dir``, then all are renamed into place (the JSON last)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     writers: list[tuple[str, Callable[[Path], Any]]] = [
-        (name, lambda p, df=df: df.to_csv(p, index=False, float_format="%.6g")) for name, df in tables.items()
+        (fname, lambda p, df=df: df.to_csv(p, index=False, float_format="%.6g")) for fname, df in tables.items()
     ]
-    writers.append(("metrics.json", lambda p: p.write_text(json.dumps(to_jsonable(metrics), indent=2, allow_nan=False))))
+    writers.append((name, lambda p: p.write_text(json.dumps(to_jsonable(metrics), indent=2, allow_nan=False))))
     staged: list[tuple[Path, Path]] = []
     try:
-        for name, writer in writers:
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
+        for fname, writer in writers:
+            fd, tmp = tempfile.mkstemp(prefix=f".{fname}.", dir=out_dir)
             os.close(fd)
             os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are meant to be shared
             writer(Path(tmp))
-            staged.append((Path(tmp), out_dir / name))
+            staged.append((Path(tmp), out_dir / fname))
         for tmp, final in staged:
             os.replace(tmp, final)
     finally:
@@ -470,6 +470,25 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
         "series.csv": series_frame(station), "components.csv": stationarity.components,
     })
     return EvaluationResult(metrics=metrics, forecasts=table, stationarity=stationarity)
+
+
+def compare_protocols(stepwise: dict[str, Any], leaky: dict[str, Any]) -> dict[str, Any]:
+    """Per model, NSE and RMSE at step H under the honest and the leaky protocol, and how much
+    apparent skill the leak adds (``nse_leak = NSE_global - NSE_stepwise``)."""
+    models = {}
+    for name in MODEL_NAMES:
+        a, b = stepwise["models"][name], leaky["models"][name]
+        models[name] = {
+            "nse_stepwise": a["nse"], "nse_global": b["nse"], "nse_leak": _diff(b["nse"], a["nse"]),
+            "rmse_stepwise": a["rmse"], "rmse_global": b["rmse"], "rmse_leak": _diff(a["rmse"], b["rmse"]),
+        }
+    return {"dataset": stepwise["dataset"], "target": stepwise["target"], "site": stepwise["site"],
+            "horizon": stepwise["horizon"], "method": stepwise["method"], "n_test": stepwise["n_test"],
+            "models": models}
+
+
+def _diff(a: Any, b: Any) -> float | None:
+    return None if a is None or b is None else float(a) - float(b)
 
 
 def library_versions() -> dict[str, str]:

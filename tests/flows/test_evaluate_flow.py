@@ -30,7 +30,7 @@ def _wq(*args: str, home: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(WQ), *args], capture_output=True, text=True, env=env, timeout=600)
 
 
-def test_cli_runs_the_prefect_flow_and_caches_decompositions(subset, tmp_path):
+def test_cli_runs_the_prefect_flow_caches_decompositions_and_compares_protocols(subset, tmp_path):
     home = tmp_path / "prefect-home"
     common = ["evaluate", "--data", str(subset), "--target", "DO_obs", "--freq", "1h", "--modes", "2",
               "--window", "24", "--decomp-window", "96", "--horizon", "3", "--epochs", "1", "--units", "4"]
@@ -44,10 +44,18 @@ def test_cli_runs_the_prefect_flow_and_caches_decompositions(subset, tmp_path):
     assert (tmp_path / "a" / "forecasts.csv").stat().st_size > 0
     assert (tmp_path / "a" / "stationarity.csv").stat().st_size > 0
 
-    # same data and decomposition, another training budget: the decomposition task is a cache hit
-    second = _wq(*common[:-4], "--epochs", "2", "--units", "4", "--out", str(tmp_path / "b"), "-v", home=home)
+    # both protocols; the stepwise run reuses the cached decomposition (same data and windows,
+    # another training budget), the global run is labelled leaky, and the leak is quantified
+    second = _wq(*common[:-4], "--epochs", "2", "--units", "4", "--protocol", "both",
+                 "--out", str(tmp_path / "b"), "-v", home=home)
     assert second.returncode == 0, second.stderr[-3000:]
     log = second.stdout + second.stderr
     assert "decompose" in log and "Cached" in log, log[-3000:]
-    m2 = json.loads((tmp_path / "b" / "metrics.json").read_text())
-    assert m2["n_test"] == metrics["n_test"]
+    step = json.loads((tmp_path / "b" / "stepwise" / "metrics.json").read_text())
+    glob = json.loads((tmp_path / "b" / "global" / "metrics.json").read_text())
+    assert step["n_test"] == metrics["n_test"] == glob["n_test"]
+    assert not step["leaky"] and glob["leaky"] and "LEAKY" in glob["protocol_label"]
+    comparison = json.loads((tmp_path / "b" / "comparison.json").read_text())
+    row = comparison["models"]["decomp_feca_lstm"]
+    assert row["nse_leak"] == pytest.approx(glob["models"]["decomp_feca_lstm"]["nse"] - step["models"]["decomp_feca_lstm"]["nse"])
+    assert comparison["models"]["persistence"]["nse_leak"] == pytest.approx(0.0)  # no decomposition, no leak

@@ -194,7 +194,7 @@ def test_both_protocols_side_by_side(run_dir: Path, browser: Browser, tmp_path: 
     assert "LEAKY: for reproduction only" in text
     honest = json.loads((both / "stepwise" / "metrics.json").read_text())["models"]
     chart = {c["id"]: c for c in _embedded(report.read_text())["charts"]}["protocols"]
-    main = chart["cats"].index("decomposition + FECA-LSTM")
+    main = chart["cats"].index("decomp. FECA-LSTM")
     assert chart["ys"][0][main] == pytest.approx(honest["decomp_feca_lstm"]["nse"], rel=1e-5)
     assert chart["ys"][1][main] == pytest.approx(0.97)
     assert "against 0.97 leaky" in text
