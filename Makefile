@@ -28,5 +28,16 @@ test: $(STAMP)
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(PY) -m pytest tests
 
+# Benchmarks (not run by the tests): each script prints its figures and writes bench/results/<name>.json;
+# report.py then rewrites BENCHMARKS.md. vmdrs-py (optional extra `bench`) is only a comparison point.
+bench: $(STAMP)
+	$(PY) -c "import vmdrs_py" 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]' || echo "vmdrs-py not installed: not compared"
+	$(PY) bench/vmd_single.py
+	$(PY) bench/vmd_stepwise.py
+	$(PY) bench/ceemdan_stepwise.py
+	$(PY) bench/training.py
+	$(PY) bench/evaluate_demo.py
+	$(PY) bench/report.py
+
 clean:
 	rm -rf $(VENV) .prefect reports/demo

@@ -1,4 +1,4 @@
-"""VMD against vmdpy on real Sapelo dissolved-oxygen windows; batch == loop."""
+"""VMD against vmdpy on real Sapelo dissolved-oxygen windows; batch == loop; engines agree."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from vmdpy import VMD
 
-from wq_pipeline.decompose.vmd import vmd, vmd_batch
+from wq_pipeline.decompose import make_decomposer
+from wq_pipeline.decompose.vmd import resolve_engine, vmd, vmd_batch
+
+ENGINES = ["numba", "numpy"]
 
 CASES = [
     # (N, K, DC, tau, start)
@@ -19,11 +22,14 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize(("N", "K", "DC", "tau", "start"), CASES)
-def test_matches_vmdpy(sapelo_do_hourly: np.ndarray, N: int, K: int, DC: bool, tau: float, start: int) -> None:
+def test_matches_vmdpy(
+    sapelo_do_hourly: np.ndarray, N: int, K: int, DC: bool, tau: float, start: int, engine: str
+) -> None:
     x = sapelo_do_hourly[start : start + N]
     u_ref, uhat_ref, om_ref = VMD(x, 2000.0, tau, K, DC, 1, 1e-7)
-    u, u_hat, om = vmd(x, alpha=2000.0, tau=tau, K=K, DC=DC, init=1, tol=1e-7)
+    u, u_hat, om = vmd(x, alpha=2000.0, tau=tau, K=K, DC=DC, init=1, tol=1e-7, engine=engine)
     assert u.shape == (K, N) and u_hat.shape == (N, K)
     assert om.shape == om_ref.shape  # same iteration count
     scale = np.ptp(x)
@@ -83,27 +89,30 @@ def test_odd_length_alignment_pure_tone() -> None:
     assert _rel_recon_error(x, u_odd) <= 1.25 * _rel_recon_error(x[:256], u_even) + 0.01
 
 
-def test_batch_equals_loop(sapelo_do_hourly: np.ndarray) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_batch_equals_loop(sapelo_do_hourly: np.ndarray, engine: str) -> None:
     L, B = 256, 11
     X = np.stack([sapelo_do_hourly[i * 613 : i * 613 + L] for i in range(B)])
     calls: list[int] = []
-    U, iters, om = vmd_batch(X, K=5, DC=True, chunk=4, progress=calls.append, return_iters=True, return_omega=True)
+    U, iters, om = vmd_batch(X, K=5, DC=True, chunk=4, progress=calls.append, return_iters=True,
+                             return_omega=True, engine=engine)
     assert U.shape == (B, 5, L) and iters.shape == (B,) and om.shape == (B, 5)
     assert calls == [4, 4, 3]  # increments per chunk
     assert len(set(iters.tolist())) > 1  # windows really stop at different iterations
     for i in range(B):
-        u, _, omega = vmd(X[i], K=5, DC=True)
+        u, _, omega = vmd(X[i], K=5, DC=True, engine=engine)
         assert iters[i] == omega.shape[0]
         assert np.max(np.abs(U[i] - u)) <= 1e-10 * np.max(np.abs(u))
         np.testing.assert_allclose(om[i], omega[-1], rtol=1e-12, atol=0)
 
 
-def test_batch_tau_and_init2_equal_loop(sapelo_do_hourly: np.ndarray) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_batch_tau_and_init2_equal_loop(sapelo_do_hourly: np.ndarray, engine: str) -> None:
     X = np.stack([sapelo_do_hourly[i * 997 : i * 997 + 129] for i in range(3)])  # odd length too
-    U, iters = vmd_batch(X, K=3, tau=0.05, init=2, seed=7, max_iter=60, return_iters=True)
+    U, iters = vmd_batch(X, K=3, tau=0.05, init=2, seed=7, max_iter=60, return_iters=True, engine=engine)
     assert U.shape == (3, 3, 129)
     for i in range(3):
-        u, _, omega = vmd(X[i], K=3, tau=0.05, init=2, seed=7, max_iter=60)
+        u, _, omega = vmd(X[i], K=3, tau=0.05, init=2, seed=7, max_iter=60, engine=engine)
         assert iters[i] == omega.shape[0] <= 59
         assert np.max(np.abs(U[i] - u)) <= 1e-10 * np.max(np.abs(u))
 
@@ -119,15 +128,66 @@ def test_bad_input() -> None:
         vmd(np.arange(16.0), K=0)
 
 
-def test_long_windows_get_smaller_chunks(sapelo_do_hourly: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_long_windows_get_smaller_chunks(
+    sapelo_do_hourly: np.ndarray, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
     import sys
 
     vmd_mod = sys.modules["wq_pipeline.decompose.vmd"]  # the package attribute `vmd` is the function
 
     X = np.stack([sapelo_do_hourly[i * 400 : i * 400 + 200] for i in range(5)])
-    ref = vmd_batch(X, K=3)
+    ref = vmd_batch(X, K=3, engine=engine)
     monkeypatch.setattr(vmd_mod, "_MAX_STATE_ELEMS", 3 * 200 * 2)  # two windows per chunk
     calls: list[int] = []
-    out = vmd_batch(X, K=3, chunk=256, progress=calls.append)
+    out = vmd_batch(X, K=3, chunk=256, progress=calls.append, engine=engine)
     assert calls == [2, 2, 1]
     np.testing.assert_array_equal(out, ref)
+
+
+@pytest.fixture(scope="module")
+def stepwise_windows(sapelo_do_hourly: np.ndarray) -> np.ndarray:
+    """24 stepwise windows (L=512) spread over the year, as the pipeline decomposes them."""
+    ends = np.linspace(511, sapelo_do_hourly.size - 1, 24).astype(int)
+    return np.stack([sapelo_do_hourly[t - 511 : t + 1] for t in ends])
+
+
+def test_stepwise_windows_match_vmdpy(stepwise_windows: np.ndarray) -> None:
+    """The default engine on real stepwise windows (L=512, K=8): vmdpy's iteration count and
+    every element within 1e-6 of the window's range."""
+    U, iters, om = vmd_batch(stepwise_windows, K=8, return_iters=True, return_omega=True)
+    for i in range(0, stepwise_windows.shape[0], 3):  # vmdpy is slow: every third window
+        x = stepwise_windows[i]
+        u_ref, _, om_ref = VMD(x, 2000.0, 0.0, 8, False, 1, 1e-7)
+        assert iters[i] == om_ref.shape[0]
+        assert np.max(np.abs(U[i] - u_ref)) <= 1e-6 * np.ptp(x)
+        np.testing.assert_allclose(om[i], om_ref[-1], rtol=0, atol=1e-9)
+
+
+def test_engines_agree_and_threads_do_not_change_results(stepwise_windows: np.ndarray) -> None:
+    a, ia = vmd_batch(stepwise_windows, K=8, engine="numba", return_iters=True)
+    b, ib = vmd_batch(stepwise_windows, K=8, engine="numpy", return_iters=True)
+    c, ic = vmd_batch(stepwise_windows, K=8, engine="numba", n_jobs=2, chunk=7, return_iters=True)
+    np.testing.assert_array_equal(ia, ib)
+    scale = np.ptp(stepwise_windows, axis=1)[:, None, None]
+    assert np.all(np.abs(a - b) <= 1e-9 * scale)
+    np.testing.assert_array_equal(ic, ia)
+    np.testing.assert_array_equal(c, a)  # threads and chunking: bit-identical
+
+
+def test_engine_selection_and_params() -> None:
+    assert resolve_engine("auto") == "numba"  # numba is a dependency
+    assert resolve_engine("numpy") == "numpy"
+    with pytest.raises(ValueError):
+        resolve_engine("fortran")
+    with pytest.raises(ValueError):
+        vmd_batch(np.ones((2, 8)), n_jobs=0)
+    d = make_decomposer("vmd", 4, engine="numpy", n_jobs=2)
+    assert "numpy engine" in d.params()["impl"] and "n_jobs" not in d.params()
+    assert "numba engine" in make_decomposer("vmd", 4).params()["impl"]
+    from wq_pipeline.errors import InputError
+
+    with pytest.raises(InputError):
+        make_decomposer("vmd", 4, engine="fortran")
+    with pytest.raises(InputError):
+        make_decomposer("vmd", 4, n_jobs=0)

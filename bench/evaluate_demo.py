@@ -1,0 +1,85 @@
+"""The demo run end to end: ``wq evaluate`` with the Makefile's demo options and ``--no-flow``,
+into a temporary folder.
+
+Reports the wall time of the command, its peak memory two ways (the largest single process,
+from ``getrusage(RUSAGE_CHILDREN)``, and the peak of the summed RSS of the whole process tree,
+main process plus training workers, sampled from /proc every 0.2 s) and the stage timings the
+run wrote to ``metrics.json`` (``timings_s``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("extra", nargs="*", help="extra options for wq evaluate (e.g. --epochs 5)")
+    a = ap.parse_args()
+    started = time.perf_counter()
+    info = C.machine()
+    wq = Path(sys.executable).with_name("wq")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "demo"
+        cmd = [str(wq), "evaluate", "--data", str(C.SAPELO), "--target", "DO_obs", "--freq", "1h", "--horizon", "6",
+               "--method", "vmd", "--protocol", "stepwise", "--no-flow", "--out", str(out), *a.extra]
+        env = dict(os.environ, WQ_NO_PROGRESS="1")
+        print("running:", " ".join(cmd[1:]), flush=True)
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        peak_tree = 0
+        stop = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak_tree
+            while not stop.is_set():
+                peak_tree = max(peak_tree, C.tree_rss_bytes(proc.pid))
+                stop.wait(0.2)
+
+        th = threading.Thread(target=sample, daemon=True)
+        th.start()
+        output, _ = proc.communicate()
+        wall = time.perf_counter() - t0
+        stop.set()
+        th.join()
+        print(output[-3000:])
+        if proc.returncode != 0:
+            raise SystemExit(f"wq evaluate failed with exit code {proc.returncode}")
+        max_single = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        metrics = json.loads((out / "metrics.json").read_text())
+    figures = {
+        "command": "wq " + " ".join(cmd[1:]).replace(str(out), "<tmp>/demo"),
+        "wall_s": round(wall, 1),
+        "peak_rss_largest_process_mib": C.mib(max_single),
+        "peak_rss_process_tree_mib": C.mib(peak_tree),
+        "timings_s": metrics.get("timings_s", {}),
+        "jobs": metrics.get("jobs"),
+        "n_train": metrics.get("n_train"), "n_test": metrics.get("n_test"),
+        "decomposer_impl": metrics.get("decomposer_params", {}).get("impl"),
+        "skill_decomp_feca_lstm": metrics.get("models", {}).get("decomp_feca_lstm", {}).get("skill"),
+    }
+    print(f"wall {wall:.0f} s, peak RSS {C.mib(max_single)} MiB (largest process), "
+          f"{C.mib(peak_tree)} MiB (whole tree); stages: {figures['timings_s']}", flush=True)
+    targets = [
+        C.target("wq evaluate demo (stepwise VMD, H=6): wall time", wall / 60, 5, higher_is_better=False, unit=" min"),
+        C.target("wq evaluate demo: peak RSS of the process tree", peak_tree / 2**30, 2, higher_is_better=False,
+                 unit=" GiB"),
+    ]
+    notes = ["Peak RSS of the process tree sums the main process and the training workers (sampled every 0.2 s)."]
+    C.write_result("evaluate_demo", figures, targets, notes, started, info)
+
+
+if __name__ == "__main__":
+    main()

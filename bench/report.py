@@ -1,0 +1,85 @@
+"""Rewrite ``BENCHMARKS.md`` from ``bench/results/*.json`` (run last by ``make bench``)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+ORDER = ["vmd_single", "vmd_stepwise", "ceemdan_stepwise", "training", "evaluate_demo"]
+TITLES = {
+    "vmd_single": "One series, N = 16,000, K = 8 (VMD)",
+    "vmd_stepwise": "Stepwise VMD, Sapelo hourly, all origins, L = 512, K = 8",
+    "ceemdan_stepwise": "Stepwise CEEMDAN, same windows, fixed component count",
+    "training": "Training the component models vs one plain LSTM",
+    "evaluate_demo": "`wq evaluate` demo run end to end",
+}
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1e-2 and v != 0 else f"{v:,.4g}"
+    return str(v)
+
+
+def _flat(d: dict, prefix: str = "") -> list[tuple[str, object]]:
+    rows: list[tuple[str, object]] = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and len(v) <= 12:
+            rows.extend(_flat(v, key + "."))
+        elif isinstance(v, list) and v and isinstance(v[0], dict):
+            rows.append((key, "; ".join(", ".join(f"{a}={_fmt(b)}" for a, b in item.items()) for item in v)))
+        else:
+            rows.append((key, v))
+    return rows
+
+
+def main() -> None:
+    results = {}
+    for name in ORDER:
+        p = C.RESULTS / f"{name}.json"
+        if p.exists():
+            results[name] = json.loads(p.read_text())
+    lines = ["# Benchmarks", ""]
+    lines.append(f"Written by `bench/report.py` on {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC from "
+                 "`bench/results/*.json`; rerun everything with `make bench`. Ratios are measured side by side in "
+                 "the same run of a script. The machine is shared: the load average at the start of each "
+                 "benchmark is listed with it.")
+    lines.append("")
+    machines = {(r["machine"]["nproc"], r["machine"]["cpu"]) for r in results.values()}
+    for nproc, cpu in sorted(machines, key=str):
+        lines.append(f"Machine: {nproc} CPUs (`nproc`), {cpu} (/proc/cpuinfo).")
+    if results:
+        v = next(iter(results.values()))["machine"]["versions"]
+        lines.append("Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".")
+    lines += ["", "## Targets", "", "| benchmark | what | measured | target | met |", "| --- | --- | --- | --- | --- |"]
+    for name, r in results.items():
+        for t in r["targets"]:
+            lines.append(f"| {name} | {t['what']} | {_fmt(t['measured'])}{t['unit']} | {t['target']} | "
+                         f"{'yes' if t['met'] else '**no**'} |")
+    missing = [n for n in ORDER if n not in results]
+    if missing:
+        lines += ["", f"Not run yet: {', '.join(missing)}."]
+    for name, r in results.items():
+        m = r["machine"]
+        lines += ["", f"## {TITLES.get(name, name)}", "",
+                  f"`{r['command']}` on {r['date']} ({r['seconds']} s; load average at start "
+                  f"{', '.join(map(str, m.get('loadavg_at_start', [])))}).", "",
+                  "| figure | value |", "| --- | --- |"]
+        for k, v in _flat(r["figures"]):
+            lines.append(f"| {k} | {_fmt(v)} |")
+        if r["notes"]:
+            lines.append("")
+            lines += [f"- {n}" for n in r["notes"]]
+    out = C.REPO / "BENCHMARKS.md"
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out.relative_to(C.REPO)} ({len(results)} benchmarks)")
+
+
+if __name__ == "__main__":
+    main()
