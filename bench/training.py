@@ -31,9 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 
-def _fit_jobs(jobs, cfg) -> list[dict]:
+def _fit_jobs(jobs, cfg, jit: bool | None = None) -> list[dict]:
+    """Train ``jobs`` with ``pipeline.fit_predict``; ``jit`` True/False forces XLA on/off (None: the
+    pipeline's own rule, ``pipeline.JIT_MIN_SAMPLE_EPOCHS``)."""
+    from wq_pipeline import pipeline
     from wq_pipeline.pipeline import fit_predict
 
+    if jit is not None:
+        pipeline.JIT_MIN_SAMPLE_EPOCHS = 0 if jit else 10**12
     out = []
     for job in jobs:
         t0 = time.perf_counter()
@@ -107,6 +112,10 @@ def main() -> None:
 
     print("one plain LSTM:", flush=True)
     lstm = _in_worker(_fit_jobs, [by["lstm"]], cfg)[0]
+    jit_default = by["lstm"].X_train.shape[0] * cfg.epochs >= __import__("wq_pipeline.pipeline").pipeline.JIT_MIN_SAMPLE_EPOCHS
+    print(f"one plain LSTM with XLA {'off' if jit_default else 'on'} (the pipeline uses it "
+          f"{'on' if jit_default else 'off'} here):", flush=True)
+    lstm_other = _in_worker(_fit_jobs, [by["lstm"]], cfg, not jit_default)[0]
     print(f"{len(feca_jobs)} FECA component models, one after another:", flush=True)
     feca = _in_worker(_fit_jobs, feca_jobs, cfg)
     plain = None
@@ -124,6 +133,8 @@ def main() -> None:
         "samples_train": int(jobs[0].X_train.shape[0]), "samples_val": int(jobs[0].X_val.shape[0]),
         "epochs": cfg.epochs, "batch_size": cfg.batch_size, "units": cfg.units, "window": cfg.window,
         "one_plain_lstm": lstm,
+        "pipeline_uses_xla": bool(jit_default),
+        "one_plain_lstm_xla_switched": lstm_other,
         "feca_components": feca,
         "feca_components_serial_s": round(t_feca, 1),
         "ratio_feca_components_serial_vs_lstm": round(t_feca / t_lstm, 2),

@@ -33,3 +33,31 @@ def sapelo_do_hourly(shared_data: Path) -> np.ndarray:
     ts = pd.to_datetime(df["DateTimeStamp"], utc=True)
     s = pd.Series(df["DO_obs"].to_numpy(float), index=ts).resample("1h").mean()
     return s.interpolate(limit_direction="both").to_numpy()
+
+
+# Tiny but real evaluation settings: 2 VMD modes, 24 h windows, 3 h horizon, 2 epochs of 4-unit LSTMs.
+TINY = dict(target="DO_obs", freq="1h", modes=2, window=24, decomp_window=96, horizon=3,
+            epochs=2, units=4, batch_size=64, seed=1)
+
+
+@pytest.fixture(scope="session")
+def sapelo_tiny_csv(tmp_path_factory, shared_data: Path) -> Path:
+    """First 62 days of the real Sapelo file (2,976 half-hourly rows -> 1,488 hourly points) with
+    QC events added: both readings of one hour out of the physical range, and a two-hour hole
+    that gets interpolated."""
+    df = pd.read_csv(shared_data / "nerr_sapelo_deancreek_2012.csv", nrows=2976)
+    df.loc[[301, 302], "DO_obs"] = 99.0
+    df = df.drop(index=range(1000, 1004)).reset_index(drop=True)
+    p = tmp_path_factory.mktemp("data") / "sapelo_62d.csv"
+    df.to_csv(p, index=False)
+    return p
+
+
+@pytest.fixture(scope="session")
+def tiny_stepwise_run(sapelo_tiny_csv: Path, tmp_path_factory):
+    """One tiny honest evaluation run shared by the pipeline and report tests: (out dir, result)."""
+    from wq_pipeline.config import EvaluateConfig
+    from wq_pipeline.pipeline import run_evaluation
+
+    out = tmp_path_factory.mktemp("stepwise")
+    return out, run_evaluation(EvaluateConfig(data=sapelo_tiny_csv, out=out, **TINY))

@@ -10,20 +10,8 @@ import pandas as pd
 import pytest
 
 from wq_pipeline.config import EvaluateConfig
+from tests.conftest import TINY
 from wq_pipeline.pipeline import MODEL_NAMES, run_evaluation
-
-TINY = dict(target="DO_obs", freq="1h", modes=3, window=24, decomp_window=96, horizon=3,
-            epochs=2, units=4, batch_size=64, seed=1)
-
-
-@pytest.fixture(scope="module")
-def sapelo_subset(tmp_path_factory, shared_data: Path) -> Path:
-    """First 62 days of the real Sapelo file (2,976 half-hourly rows -> 1,488 hourly points)."""
-    df = pd.read_csv(shared_data / "nerr_sapelo_deancreek_2012.csv", nrows=2976)
-    p = tmp_path_factory.mktemp("data") / "sapelo_62d.csv"
-    df.to_csv(p, index=False)
-    return p
-
 
 def _altered_after(src: Path, dst: Path, cut: pd.Timestamp) -> None:
     """Copy of ``src`` with every DO reading after ``cut`` changed (kept within its physical range)."""
@@ -39,15 +27,8 @@ def _issued_up_to(forecasts: pd.DataFrame, cut: pd.Timestamp) -> pd.DataFrame:
     return forecasts.loc[issued <= cut, ["model", "issued_at", "step", "forecast"]].reset_index(drop=True)
 
 
-@pytest.fixture(scope="module")
-def stepwise_run(sapelo_subset, tmp_path_factory):
-    out = tmp_path_factory.mktemp("stepwise")
-    res = run_evaluation(EvaluateConfig(data=sapelo_subset, out=out, **TINY))
-    return out, res
-
-
-def test_outputs_follow_the_contract(stepwise_run):
-    out, res = stepwise_run
+def test_outputs_follow_the_contract(tiny_stepwise_run):
+    out, res = tiny_stepwise_run
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("dataset", "target", "site", "freq", "protocol", "method", "modes", "window", "decomp_window",
                 "horizon", "n_train", "n_test", "qc", "models", "timings_s"):
@@ -65,7 +46,7 @@ def test_outputs_follow_the_contract(stepwise_run):
     assert len(fc) == metrics["n_test"] * 3 * len(MODEL_NAMES)
     assert fc["issued_at"].str.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d").all()
     st = pd.read_csv(out / "stationarity.csv")
-    assert set(st["series"]) == {"raw", "imf1", "imf2", "imf3", "residual"}
+    assert set(st["series"]) == {"raw", "imf1", "imf2", "residual"}
     assert set(st["test"].str.lower()) == {"adf", "kpss"}
     # persistence RMSE recomputed from the forecast table
     p = fc[(fc.model == "persistence") & (fc.step == 3)].dropna()
@@ -73,13 +54,17 @@ def test_outputs_follow_the_contract(stepwise_run):
     assert metrics["models"]["persistence"]["rmse"] == pytest.approx(rmse, rel=1e-4)
 
 
-def test_stepwise_forecasts_ignore_data_after_their_origin(stepwise_run, sapelo_subset, tmp_path):
-    out, res = stepwise_run
+def test_stepwise_forecasts_ignore_data_after_their_origin(tiny_stepwise_run, sapelo_tiny_csv, tmp_path):
+    out, res = tiny_stepwise_run
     issued = pd.to_datetime(res.forecasts["issued_at"], utc=True).sort_values().unique()
     cut = issued[len(issued) // 2]  # a test origin halfway through the test period
     altered = tmp_path / "sapelo_62d_altered.csv"
-    _altered_after(sapelo_subset, altered, cut)
-    res2 = run_evaluation(EvaluateConfig(data=altered, out=tmp_path / "out2", **TINY))
+    _altered_after(sapelo_tiny_csv, altered, cut)
+    # the shared run trained in-process; this one trains in two worker processes, so the check
+    # also shows that forecasts do not depend on how training is spread over processes
+    assert res.metrics["training_workers"] == 1
+    res2 = run_evaluation(EvaluateConfig(data=altered, out=tmp_path / "out2", jobs=2, **TINY))
+    assert res2.metrics["training_workers"] == 2
     before = _issued_up_to(res.forecasts, cut)
     after = _issued_up_to(res2.forecasts, cut)
     assert len(before) > 0 and set(before.model) == set(MODEL_NAMES)
@@ -90,14 +75,14 @@ def test_stepwise_forecasts_ignore_data_after_their_origin(stepwise_run, sapelo_
     assert np.abs(later1 - later2).max() > 0.1
 
 
-def test_global_protocol_fails_the_same_check(sapelo_subset, tmp_path):
+def test_global_protocol_fails_the_same_check(sapelo_tiny_csv, tmp_path):
     cfg = dict(TINY, protocol="global")
-    res = run_evaluation(EvaluateConfig(data=sapelo_subset, out=tmp_path / "g1", **cfg))
+    res = run_evaluation(EvaluateConfig(data=sapelo_tiny_csv, out=tmp_path / "g1", **cfg))
     assert res.metrics["leaky"] and "LEAKY" in res.metrics["protocol_label"]
     issued = pd.to_datetime(res.forecasts["issued_at"], utc=True).sort_values().unique()
     cut = issued[len(issued) // 2]
     altered = tmp_path / "altered.csv"
-    _altered_after(sapelo_subset, altered, cut)
+    _altered_after(sapelo_tiny_csv, altered, cut)
     res2 = run_evaluation(EvaluateConfig(data=altered, out=tmp_path / "g2", **cfg))
     a = _issued_up_to(res.forecasts, cut)
     b = _issued_up_to(res2.forecasts, cut)

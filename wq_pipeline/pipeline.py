@@ -48,6 +48,7 @@ from .workers import resolve_jobs, training_pool
 MODEL_NAMES = ("persistence", "seasonal_naive", "arima", "lstm", "decomp_lstm", "decomp_feca_lstm")
 MAIN_MODEL = "decomp_feca_lstm"
 JIT_MIN_SAMPLE_EPOCHS = 40_000
+POOL_MIN_SAMPLE_EPOCHS = 200_000
 
 class StageRunner:
     """Runs pipeline stages. This default calls them in-process; the Prefect flow subclasses it
@@ -236,9 +237,17 @@ def fit_predict(job: TrainJob, cfg: EvaluateConfig) -> TrainedForecast:
     return TrainedForecast(name=job.name, forecast=pred, training=info)
 
 
-def train_stage(job: TrainJob, cfg: EvaluateConfig) -> TrainedForecast:
-    """Train one network; with ``cfg.jobs != 1`` in a worker process of the training pool."""
-    workers = resolve_jobs(cfg.jobs)
+def training_workers(cfg: EvaluateConfig, jobs: list[TrainJob]) -> int:
+    """Worker processes for training: ``cfg.jobs`` when set; with ``jobs=0`` (auto) one per core,
+    unless the whole training is too small to pay for starting TensorFlow in each worker."""
+    if cfg.jobs > 0:
+        return cfg.jobs
+    work = sum(job.X_train.shape[0] for job in jobs) * cfg.epochs
+    return resolve_jobs(0) if work >= POOL_MIN_SAMPLE_EPOCHS else 1
+
+
+def train_stage(job: TrainJob, cfg: EvaluateConfig, workers: int) -> TrainedForecast:
+    """Train one network: in-process when ``workers == 1``, else in the training pool."""
     if workers == 1:
         return fit_predict(job, cfg)
     return training_pool(workers).submit(fit_predict, job, cfg).result()
@@ -408,11 +417,12 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
                     cache_key=decomposition_cache_key(plan, cfg, decomposer))
     base = timed("baselines", baselines_stage, plan, cfg)
     jobs = training_jobs(samples, plan, cfg, decomposer.names)
+    workers = training_workers(cfg, jobs)
     t0 = time.perf_counter()
     bar = _progress_bar(len(jobs), f"Training {len(jobs)} networks")
     try:
-        trained = runner.map("train", train_stage, [(job, cfg) for job in jobs], [job.name for job in jobs],
-                             workers=resolve_jobs(cfg.jobs), progress=bar.update)
+        trained = runner.map("train", train_stage, [(job, cfg, workers) for job in jobs], [job.name for job in jobs],
+                             workers=workers, progress=bar.update)
     finally:
         bar.close()
     timings["train"] = round(time.perf_counter() - t0, 3)
@@ -460,7 +470,7 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
         "models": scores,
         "main_model": MAIN_MODEL,
         "training": {t.name: t.training for t in trained},
-        "jobs": resolve_jobs(cfg.jobs),
+        "training_workers": workers,
         "timings_s": timings,
         "command": cfg.command,
         "versions": library_versions(),

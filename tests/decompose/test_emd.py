@@ -122,3 +122,42 @@ def test_fast_engine_max_imf_and_decomposer(window: np.ndarray) -> None:
 
     with pytest.raises(InputError):
         make_decomposer("eemd", 4, engine="matlab")
+
+
+def test_ceemdan_end_condition_edge_case(shared_data) -> None:
+    """A real window where pyemd-rs alone extracts one IMF more than PyEMD: PyEMD's end test
+    (EMD of the residue with max_imf=1) drops a sifted IMF left with <= 2 extrema, pyemd-rs keeps
+    it. The pyemd-rs engine re-tests with PyEMD's end condition and matches PyEMD."""
+    import pyemd_rs
+
+    from wq_pipeline.load import load_station
+
+    v = load_station(shared_data / "nerr_sapelo_deancreek_2012.csv", "DO_obs", freq="1h").values.to_numpy(float)
+    x = v[4647 - 511 : 4647 + 1]
+    assert np.isfinite(x).all()
+    raw, _ = pyemd_rs.ceemdan(x, trials=20, seed=0, parallel=False)
+    ref = ceemdan(x, trials=20, seed=0, engine="pyemd")
+    fast = ceemdan(x, trials=20, seed=0, engine="pyemd-rs")
+    assert raw.shape[0] == ref.shape[0] + 1  # the edge case is really there
+    assert fast.shape == ref.shape
+    assert np.max(np.abs(fast - ref)) <= 1e-9 * np.ptp(x)
+
+
+def test_end_condition_equals_pyemds(real_windows: np.ndarray) -> None:
+    """The pyemd-rs engine's end test gives PyEMD's CEEMDAN.end_condition decision at every
+    IMF count of real decompositions."""
+    from PyEMD import CEEMDAN
+
+    from wq_pipeline.decompose.emd import _pyemd_ceemdan_stops
+
+    check = CEEMDAN(trials=TRIALS, parallel=False)
+    decisions = []
+    for seed, x in enumerate(real_windows[:4]):
+        imfs = ceemdan(x, trials=TRIALS, seed=seed, engine="pyemd")
+        s_n, imfs_n = x / np.std(x), imfs / np.std(x)
+        for k in range(1, imfs.shape[0] + 1):
+            for max_imf in (-1, 3):
+                ours = _pyemd_ceemdan_stops(s_n, imfs_n[:k], max_imf)
+                assert ours == check.end_condition(s_n, imfs_n[:k], max_imf)
+                decisions.append(ours)
+    assert any(decisions) and not all(decisions)

@@ -8,20 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from wq_pipeline.pipeline import MODEL_NAMES
 
 WQ = Path(sys.executable).with_name("wq")
-
-
-@pytest.fixture(scope="module")
-def subset(tmp_path_factory, shared_data: Path) -> Path:
-    df = pd.read_csv(shared_data / "nerr_sapelo_deancreek_2012.csv", nrows=2976)
-    p = tmp_path_factory.mktemp("data") / "sapelo_62d.csv"
-    df.to_csv(p, index=False)
-    return p
 
 
 def _wq(*args: str, home: Path) -> subprocess.CompletedProcess:
@@ -30,9 +21,9 @@ def _wq(*args: str, home: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(WQ), *args], capture_output=True, text=True, env=env, timeout=600)
 
 
-def test_cli_runs_the_prefect_flow_caches_decompositions_and_compares_protocols(subset, tmp_path):
+def test_cli_runs_the_prefect_flow_caches_decompositions_and_compares_protocols(sapelo_tiny_csv, tmp_path):
     home = tmp_path / "prefect-home"
-    common = ["evaluate", "--data", str(subset), "--target", "DO_obs", "--freq", "1h", "--modes", "2",
+    common = ["evaluate", "--data", str(sapelo_tiny_csv), "--target", "DO_obs", "--freq", "1h", "--modes", "1",
               "--window", "24", "--decomp-window", "96", "--horizon", "3", "--epochs", "1", "--units", "4"]
     first = _wq(*common, "--out", str(tmp_path / "a"), "-v", home=home)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -43,6 +34,9 @@ def test_cli_runs_the_prefect_flow_caches_decompositions_and_compares_protocols(
     assert set(metrics["models"]) == set(MODEL_NAMES)
     assert (tmp_path / "a" / "forecasts.csv").stat().st_size > 0
     assert (tmp_path / "a" / "stationarity.csv").stat().st_size > 0
+    report = (tmp_path / "a" / "report.html").read_text()  # built by the flow's report task
+    assert 'data-section="7"' in report and 'data-section="8"' not in report
+    assert f"Report: {(tmp_path / 'a' / 'report.html').resolve()}" in first.stdout
 
     # both protocols; the stepwise run reuses the cached decomposition (same data and windows,
     # another training budget), the global run is labelled leaky, and the leak is quantified
@@ -59,3 +53,4 @@ def test_cli_runs_the_prefect_flow_caches_decompositions_and_compares_protocols(
     row = comparison["models"]["decomp_feca_lstm"]
     assert row["nse_leak"] == pytest.approx(glob["models"]["decomp_feca_lstm"]["nse"] - step["models"]["decomp_feca_lstm"]["nse"])
     assert comparison["models"]["persistence"]["nse_leak"] == pytest.approx(0.0)  # no decomposition, no leak
+    assert 'data-section="8"' in (tmp_path / "b" / "report.html").read_text()  # both protocols side by side

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tests.report.cdp import Browser, BrowserError
-from tests.test_pipeline import TINY
+from tests.conftest import TINY
 from wq_pipeline.config import EvaluateConfig
 from wq_pipeline.errors import InputError
 from wq_pipeline.pipeline import MODEL_NAMES, run_evaluation
@@ -50,17 +50,10 @@ CHECK = r"""
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, shared_data: Path) -> Path:
-    """One tiny real run: 62 days of Sapelo DO with QC events added (two readings outside the
-    physical range, a two-hour hole that gets interpolated), so every mark has something to show."""
-    df = pd.read_csv(shared_data / "nerr_sapelo_deancreek_2012.csv", nrows=2976)
-    df.loc[[301, 302], "DO_obs"] = 99.0  # both readings of one grid hour: removed as out of range
-    df = df.drop(index=range(1000, 1004)).reset_index(drop=True)  # two grid hours missing
-    data = tmp_path_factory.mktemp("data") / "sapelo_62d_qc.csv"
-    df.to_csv(data, index=False)
-    out = tmp_path_factory.mktemp("run")
-    run_evaluation(EvaluateConfig(data=data, out=out, **TINY))
-    return out
+def run_dir(tiny_stepwise_run) -> Path:
+    """The shared tiny real run (62 days of Sapelo DO with QC events: out-of-range readings and an
+    interpolated hole, so every mark has something to show)."""
+    return tiny_stepwise_run[0]
 
 
 @pytest.fixture(scope="module")

@@ -188,26 +188,50 @@ def _ceemdan_rs(s: np.ndarray, trials: int, epsilon: float, max_imf: int, seed: 
     runs PyEMD).
 
     pyemd-rs computes the same IMFs as PyEMD but tests the end condition differently in one edge
-    case: PyEMD's test ``EMD(residue, max_imf=1)`` drops an IMF whose sifting ended with <= 2
-    extrema (a trend), pyemd-rs keeps it, and so may extract one more IMF from a smooth residue
-    (1 of 16 sampled Sapelo windows). Each IMF count ``k`` is therefore re-tested with PyEMD's own
-    ``CEEMDAN.end_condition`` on PyEMD's normalised scale and the IMFs are cut at the first ``k``
-    where PyEMD stops.
+    case: PyEMD's test, ``EMD(residue, max_imf=1)`` returning a single row, counts an IMF whose
+    sifting ended with <= 2 extrema as a trend and drops it; pyemd-rs keeps it, and so may
+    extract one more IMF from a smooth residue (1 of 16 sampled Sapelo windows). Each IMF count
+    ``k`` is therefore re-tested with PyEMD's rule (:func:`_pyemd_ceemdan_stops`) and the IMFs
+    are cut at the first ``k`` where PyEMD stops.
     """
     import pyemd_rs
-    from PyEMD import CEEMDAN
 
     imfs, _residue = pyemd_rs.ceemdan(
         s, trials=trials, max_imf=None if max_imf < 0 else max_imf, seed=seed, epsilon=epsilon, parallel=False
     )
     imfs = np.asarray(imfs, dtype=float).reshape(-1, s.size)
-    check = CEEMDAN(trials=trials, epsilon=epsilon, parallel=False)
     scale = np.std(s)
-    s_n, imfs_n = s / scale, imfs / scale
+    s_n, imfs_n = s / scale, imfs / scale  # PyEMD tests on the signal divided by its std
     for k in range(1, imfs.shape[0] + 1):
-        if check.end_condition(s_n, imfs_n[:k], max_imf):
+        if _pyemd_ceemdan_stops(s_n, imfs_n[:k], max_imf):
             return imfs[:k]
     return None
+
+
+def _pyemd_ceemdan_stops(s_n: np.ndarray, cimfs: np.ndarray, max_imf: int) -> bool:
+    """PyEMD's ``CEEMDAN.end_condition`` (defaults ``range_thr=0.01``, ``total_power_thr=0.05``)
+    with the residue's test EMD done by pyemd-rs: PyEMD's ``EMD.emd(R, max_imf=1)`` has a single
+    row when the sifted IMF ends with <= 2 extrema (PyEMD drops it: only the residue row is
+    left) or when the residue after it is all-close to zero (only the IMF row is left)."""
+    import pyemd_rs
+    from PyEMD import EMD
+
+    if 0 < max_imf <= cimfs.shape[0]:
+        return True
+    R = s_n - np.sum(cimfs, axis=0)
+    imfs, residue = pyemd_rs.emd(R, max_imf=1)
+    imfs = np.asarray(imfs).reshape(-1, R.size)
+    if imfs.shape[0] == 0:
+        single_row = not np.allclose(R, 0)
+    else:
+        max_pos, _, min_pos, _, _ = EMD().find_extrema(np.arange(R.size, dtype=R.dtype), imfs[-1])
+        dropped = len(max_pos) + len(min_pos) <= 2
+        single_row = (not np.allclose(R, 0)) if dropped else bool(np.allclose(residue, 0))
+    if single_row:
+        return True
+    if np.max(R) - np.min(R) < 0.01:
+        return True
+    return bool(np.sum(np.abs(R)) < 0.05)
 
 
 def _run_batch(
