@@ -71,8 +71,9 @@ def _round(v: float) -> float:
 
 
 def write_result(name: str, figures: dict[str, Any], targets: list[dict[str, Any]], notes: list[str],
-                 started: float, machine_info: dict[str, Any]) -> Path:
-    """Write ``bench/results/<name>.json`` atomically and print a short summary."""
+                 started: float, machine_info: dict[str, Any], shortfall: str = "") -> Path:
+    """Write ``bench/results/<name>.json`` atomically and print a short summary. ``shortfall``:
+    why a missed target is missed (printed under the target table); only kept when one is missed."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = {
         "name": name,
@@ -83,6 +84,7 @@ def write_result(name: str, figures: dict[str, Any], targets: list[dict[str, Any
         "figures": figures,
         "targets": targets,
         "notes": notes,
+        "shortfall": shortfall if any(not t["met"] for t in targets) else "",
     }
     path = RESULTS / f"{name}.json"
     tmp = path.with_suffix(".json.tmp")
@@ -149,8 +151,9 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def tree_rss_bytes(root: int) -> int:
-    """Sum of VmRSS over ``root`` and all its descendants (from /proc)."""
+def tree_rss_bytes(root: int, per_pid: dict[int, tuple[int, str]] | None = None) -> int:
+    """Sum of VmRSS over ``root`` and all its descendants (from /proc). ``per_pid``, if given, is
+    updated with each process's largest RSS seen so far and its command line."""
     children: dict[int, list[int]] = {}
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
@@ -167,7 +170,11 @@ def tree_rss_bytes(root: int) -> int:
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
+                    rss = int(line.split()[1]) * 1024
+                    total += rss
+                    if per_pid is not None and rss > per_pid.get(pid, (0, ""))[0]:
+                        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                        per_pid[pid] = (rss, cmd[:120])
                     break
         except OSError:
             pass

@@ -30,10 +30,14 @@ def _flat(d: dict, prefix: str = "") -> list[tuple[str, object]]:
     rows: list[tuple[str, object]] = []
     for k, v in d.items():
         key = f"{prefix}{k}"
-        if isinstance(v, dict) and len(v) <= 12:
+        if isinstance(v, dict):
             rows.extend(_flat(v, key + "."))
         elif isinstance(v, list) and v and isinstance(v[0], dict):
-            rows.append((key, "; ".join(", ".join(f"{a}={_fmt(b)}" for a, b in item.items()) for item in v)))
+            for i, item in enumerate(v):
+                label = item.get("name", i)
+                rows.append((f"{key}[{label}]", ", ".join(f"{a}={_fmt(b)}" for a, b in item.items() if a != "name")))
+        elif isinstance(v, list):
+            rows.append((key, ", ".join(_fmt(x) for x in v)))
         else:
             rows.append((key, v))
     return rows
@@ -62,6 +66,10 @@ def main() -> None:
         for t in r["targets"]:
             lines.append(f"| {name} | {t['what']} | {_fmt(t['measured'])}{t['unit']} | {t['target']} | "
                          f"{'yes' if t['met'] else '**no**'} |")
+    shortfalls = [(n, r["shortfall"]) for n, r in results.items() if r.get("shortfall")]
+    if shortfalls:
+        lines += ["", "### Shortfalls", ""]
+        lines += [f"- **{n}**: {text}" for n, text in shortfalls]
     missing = [n for n in ORDER if n not in results]
     if missing:
         lines += ["", f"Not run yet: {', '.join(missing)}."]
