@@ -126,37 +126,32 @@ def _cols_text(columns: list[str]) -> str:
     return ", ".join(columns)
 
 
-def _resolve_time_col(name: str, columns: list[str], time_col: str | None) -> str:
-    if time_col is not None:
-        found = find_column(columns, time_col)
+def _resolve_col(name: str, columns: list[str], given: str | None, candidates: tuple[str, ...], kind: str) -> str | None:
+    """The column the user named (error if absent), else the first candidate present (any case)."""
+    if given is not None:
+        found = find_column(columns, given)
         if found is None:
-            raise InputError(
-                f"{name}: time column {time_col!r} not found; available columns: {_cols_text(columns)}"
-            )
+            raise InputError(f"{name}: {kind} column {given!r} not found; available columns: {_cols_text(columns)}")
         return found
     lower = {c.lower(): c for c in columns}
-    for cand in TIME_COLUMNS:
-        if cand.lower() in lower:
-            return lower[cand.lower()]
-    raise InputError(
-        f"{name}: no time column found (looked for {', '.join(TIME_COLUMNS)}, any case; "
-        f"pass time_col=...); available columns: {_cols_text(columns)}"
-    )
-
-
-def _resolve_site_col(name: str, columns: list[str], site_col: str | None) -> str | None:
-    if site_col is not None:
-        found = find_column(columns, site_col)
-        if found is None:
-            raise InputError(
-                f"{name}: site column {site_col!r} not found; available columns: {_cols_text(columns)}"
-            )
-        return found
-    lower = {c.lower(): c for c in columns}
-    for cand in SITE_COLUMNS:
+    for cand in candidates:
         if cand.lower() in lower:
             return lower[cand.lower()]
     return None
+
+
+def _resolve_time_col(name: str, columns: list[str], time_col: str | None) -> str:
+    found = _resolve_col(name, columns, time_col, tuple(TIME_COLUMNS), "time")
+    if found is None:
+        raise InputError(
+            f"{name}: no time column found (looked for {', '.join(TIME_COLUMNS)}, any case; "
+            f"pass --time-col); available columns: {_cols_text(columns)}"
+        )
+    return found
+
+
+def _resolve_site_col(name: str, columns: list[str], site_col: str | None) -> str | None:
+    return _resolve_col(name, columns, site_col, tuple(SITE_COLUMNS), "site")
 
 
 # --------------------------------------------------------------------------- timestamps

@@ -325,7 +325,39 @@ def _check_common(trials: Any, max_imf: Any, n_jobs: Any) -> None:
 
 
 class _EMDFamily(Decomposer):
+    """Shared constructor and batching of the EMD-family decomposers; subclasses set the
+    method, the per-window function and the default number of trials and noise width."""
+
     _fn: Callable[..., np.ndarray]
+    _default_trials: int
+    _default_noise: float
+
+    def __init__(
+        self,
+        modes: int = 8,
+        seed: int = 0,
+        *,
+        trials: int | None = None,
+        noise_width: float | None = None,
+        max_imf: int = -1,
+        n_jobs: int = 1,
+        engine: str = "auto",
+    ) -> None:
+        super().__init__(modes, seed)
+        trials = self._default_trials if trials is None else trials
+        noise_width = self._default_noise if noise_width is None else noise_width
+        try:
+            _check_common(trials, max_imf, n_jobs)
+            self.engine = resolve_engine(engine)
+            ok = float(noise_width) > 0 and np.isfinite(float(noise_width))
+        except (TypeError, ValueError) as e:
+            raise InputError(f"invalid {self.method} parameter: {e}") from None
+        if not ok:
+            raise InputError(f"noise_width must be a positive number, got {noise_width!r}")
+        self.trials = int(trials)
+        self.noise_width = float(noise_width)
+        self.max_imf = int(max_imf)
+        self.n_jobs = int(n_jobs)
 
     def _kwargs(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -345,31 +377,8 @@ class EEMDDecomposer(_EMDFamily):
 
     method = "eemd"
     _fn = staticmethod(eemd)
-
-    def __init__(
-        self,
-        modes: int = 8,
-        seed: int = 0,
-        *,
-        trials: int = DEFAULT_TRIALS_EEMD,
-        noise_width: float = 0.05,
-        max_imf: int = -1,
-        n_jobs: int = 1,
-        engine: str = "auto",
-    ) -> None:
-        super().__init__(modes, seed)
-        try:
-            _check_common(trials, max_imf, n_jobs)
-            self.engine = resolve_engine(engine)
-            ok = float(noise_width) > 0 and np.isfinite(float(noise_width))
-        except (TypeError, ValueError) as e:
-            raise InputError(f"invalid {self.method} parameter: {e}") from None
-        if not ok:
-            raise InputError(f"noise_width must be a positive number, got {noise_width!r}")
-        self.trials = int(trials)
-        self.noise_width = float(noise_width)
-        self.max_imf = int(max_imf)
-        self.n_jobs = int(n_jobs)
+    _default_trials = DEFAULT_TRIALS_EEMD
+    _default_noise = 0.05
 
     def _kwargs(self) -> dict[str, Any]:
         return dict(trials=self.trials, noise_width=self.noise_width, max_imf=self.max_imf, seed=self.seed,
@@ -398,31 +407,8 @@ class CEEMDANDecomposer(_EMDFamily):
 
     method = "ceemdan"
     _fn = staticmethod(ceemdan)
-
-    def __init__(
-        self,
-        modes: int = 8,
-        seed: int = 0,
-        *,
-        trials: int = DEFAULT_TRIALS_CEEMDAN,
-        noise_width: float = 0.005,
-        max_imf: int = -1,
-        n_jobs: int = 1,
-        engine: str = "auto",
-    ) -> None:
-        super().__init__(modes, seed)
-        try:
-            _check_common(trials, max_imf, n_jobs)
-            self.engine = resolve_engine(engine)
-            ok = float(noise_width) > 0 and np.isfinite(float(noise_width))
-        except (TypeError, ValueError) as e:
-            raise InputError(f"invalid {self.method} parameter: {e}") from None
-        if not ok:
-            raise InputError(f"noise_width must be a positive number, got {noise_width!r}")
-        self.trials = int(trials)
-        self.noise_width = float(noise_width)
-        self.max_imf = int(max_imf)
-        self.n_jobs = int(n_jobs)
+    _default_trials = DEFAULT_TRIALS_CEEMDAN
+    _default_noise = 0.005
 
     def _kwargs(self) -> dict[str, Any]:
         return dict(trials=self.trials, epsilon=self.noise_width, max_imf=self.max_imf, seed=self.seed,
