@@ -12,10 +12,8 @@ import pandas as pd
 import pytest
 
 from tests.report.cdp import Browser, BrowserError
-from tests.conftest import TINY
-from wq_pipeline.config import EvaluateConfig
 from wq_pipeline.errors import InputError
-from wq_pipeline.pipeline import MODEL_NAMES, run_evaluation
+from wq_pipeline.pipeline import MODEL_NAMES
 from wq_pipeline.report import build_context, build_report, json_for_script, render_html, RunFiles
 from wq_pipeline.report.figures import minmax_indices
 

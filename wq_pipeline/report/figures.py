@@ -19,7 +19,7 @@ in the run files) shifted so that the browser can show it as UTC whatever its ow
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import numpy as np
