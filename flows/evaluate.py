@@ -18,7 +18,9 @@ from prefect.cache_policies import NO_CACHE
 
 from wq_pipeline.config import EvaluateConfig
 from wq_pipeline.pipeline import MODEL_NAMES, StageRunner, run_evaluation
+from wq_pipeline.registry import Registry
 from wq_pipeline.report import build_report
+from wq_pipeline.training import register_evaluation
 
 
 class PrefectStages(StageRunner):
@@ -71,11 +73,20 @@ def report_task(out: str) -> str:
     return str(path)
 
 
+@task(name="register", cache_policy=NO_CACHE, persist_result=False)
+def register_task(result: Any, cfg: EvaluateConfig, registry_dir: str) -> str:
+    """Save the evaluated main model to the model registry; returns the version id."""
+    return register_evaluation(result, cfg, Registry(Path(registry_dir))).version
+
+
 @flow(name="wq-evaluate", log_prints=True)
-def evaluate_flow(config: dict[str, Any]) -> dict[str, Any]:
-    """Evaluate the decomposition model and its baselines; returns ``metrics.json``'s content."""
+def evaluate_flow(config: dict[str, Any], register_to: str | None = None) -> dict[str, Any]:
+    """Evaluate the decomposition model and its baselines; returns ``metrics.json``'s content.
+    With ``register_to`` (a model registry folder) the evaluated main model is registered too."""
     cfg = EvaluateConfig.model_validate(config)
     result = run_evaluation(cfg, runner=PrefectStages())
+    if register_to:
+        result.metrics["model_version"] = register_task(result, cfg, register_to)
     create_markdown_artifact(markdown=headline_markdown(result.metrics), key="wq-evaluate-headline",
                              description=f"wq evaluate: {cfg.target} ({cfg.protocol})")
     report_task(str(cfg.out))

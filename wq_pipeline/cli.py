@@ -32,24 +32,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"wq: error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="wq", description="Honest water-quality forecasting: decomposition + FECA-LSTM, scored against baselines.")
-    p.add_argument("--version", action="version", version=f"wq-pipeline {__import__('wq_pipeline').__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
-
-    e = sub.add_parser(
-        "evaluate",
-        help="train and score the decomposition model and its baselines on one station series",
-        description=(
-            "Load and quality-control a station file, test stationarity, decompose the target, train one "
-            "FECA-LSTM per component, recombine, and score against persistence, seasonal naive, ARIMA, a "
-            "plain LSTM and the decomposition model without FECA on the same test points. Writes "
-            "metrics.json, forecasts.csv and stationarity.csv to --out. Lengths are in steps of --freq."
-        ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    d = EvaluateConfig.model_fields
-    g = e.add_argument_group("data")
+def _data_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("data")
     g.add_argument("--data", required=True, type=Path, help="station file: CSV or gzip CSV, wide or long format")
     g.add_argument("--target", required=True, help="column to forecast, e.g. DO_obs")
     g.add_argument("--time-col", help="timestamp column (default: detected, e.g. DateTimeStamp, datetime)")
@@ -60,7 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-gap", type=int, default=QCConfig.model_fields["max_gap"].default,
                    help="interpolate gaps of up to this many steps; longer gaps stay missing and no window spans them")
     g.add_argument("--drop-suspect", action="store_true", help="also drop readings flagged <1> (suspect) by NERRS QC")
-    m = e.add_argument_group("decomposition and model")
+
+
+def _model_args(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    d = EvaluateConfig.model_fields
+    m = parser.add_argument_group("decomposition and model")
     m.add_argument("--method", choices=METHODS, default=d["method"].default, help="decomposition method")
     m.add_argument("--modes", type=int, default=d["modes"].default,
                    help="number of modes K (1-32); a residual component is added, so K+1 component models")
@@ -68,40 +56,148 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--decomp-window", type=int, default=d["decomp_window"].default,
                    help="trailing window L decomposed at every forecast origin (stepwise), in steps; L >= W")
     m.add_argument("--horizon", type=int, default=d["horizon"].default, help="forecast horizon H, in steps (1-500)")
+    m.add_argument("--epochs", type=int, default=d["epochs"].default, help="maximum training epochs (early stopping on validation)")
+    m.add_argument("--units", type=int, default=d["units"].default, help="LSTM units per network")
+    m.add_argument("--jobs", type=int, default=d["jobs"].default,
+                   help="networks trained in parallel, each in its own process (0: one per CPU core)")
+    m.add_argument("--seed", type=int, default=d["seed"].default, help="random seed (decomposition noise, weights, shuffling)")
+    return m
+
+
+def _store_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("storage (also from --config FILE, WQ_DATABASE_URL, WQ_MODELS_DIR)")
+    g.add_argument("--database", metavar="URL",
+                   help="forecast archive, a SQLAlchemy URL (default: sqlite:///data/wq.db; "
+                   "PostgreSQL: postgresql+psycopg://user:pass@host/db)")
+    g.add_argument("--models", type=Path, metavar="DIR", help="model registry folder (default: models/)")
+    g.add_argument("--config", type=Path, metavar="FILE", help="settings file (default: wq.toml here, if present)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show full tracebacks (and Prefect's INFO logs)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="wq", description="Honest water-quality forecasting: decomposition + FECA-LSTM, scored against baselines.")
+    p.add_argument("--version", action="version", version=f"wq-pipeline {__import__('wq_pipeline').__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    e = sub.add_parser(
+        "evaluate",
+        help="train and score the decomposition model and its baselines on one station series",
+        description=(
+            "Load and quality-control a station file, test stationarity, decompose the target, train one "
+            "FECA-LSTM per component, recombine, and score against persistence, seasonal naive, ARIMA, a "
+            "plain LSTM and the decomposition model without FECA on the same test points. Writes "
+            "metrics.json, forecasts.csv and stationarity.csv to --out. Lengths are in steps of --freq."
+        ),
+        formatter_class=fmt,
+    )
+    d = EvaluateConfig.model_fields
+    _data_args(e)
+    m = _model_args(e)
     m.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default=d["protocol"].default,
                    help="stepwise: honest, each forecast uses only data up to its origin; "
                    "global: LEAKY, decomposes the whole series first (only to reproduce published numbers); "
                    "both: run each into DIR/stepwise and DIR/global and write DIR/comparison.json")
     m.add_argument("--test-fraction", type=float, default=d["test_fraction"].default,
                    help="last fraction of the period used for testing (validation is the 0.1 before it)")
-    m.add_argument("--epochs", type=int, default=d["epochs"].default, help="maximum training epochs (early stopping on validation)")
-    m.add_argument("--units", type=int, default=d["units"].default, help="LSTM units per network")
-    m.add_argument("--jobs", type=int, default=d["jobs"].default,
-                   help="networks trained in parallel, each in its own process (0: one per CPU core)")
-    m.add_argument("--seed", type=int, default=d["seed"].default, help="random seed (decomposition noise, weights, shuffling)")
     m.add_argument("--seasonal-period", type=int, help="season of the seasonal-naive baseline in steps (default: detected on training data)")
     e.add_argument("--out", type=Path, default=d["out"].default, help="output folder")
     e.add_argument("--no-flow", action="store_true",
                    help="run the stages in-process without Prefect (same results; no flow run is recorded)")
+    e.add_argument("--register", action="store_true",
+                   help="save the evaluated main model (trained before the test period) to the model registry, "
+                   "so 'wq forecast' can issue forecasts with it")
+    e.add_argument("--models", type=Path, metavar="DIR", help="model registry folder for --register (default: models/)")
+    e.add_argument("--config", type=Path, metavar="FILE", help="settings file (default: wq.toml here, if present)")
     e.add_argument("-v", "--verbose", action="store_true", help="show Prefect's INFO logs and full tracebacks")
 
     r = sub.add_parser("report", help="(re)build the HTML report of a finished evaluation",
                        description="Rebuild DIR/report.html from the files a finished 'wq evaluate' wrote to DIR "
                        "(for --protocol both, DIR is the folder holding stepwise/ and global/).")
     r.add_argument("dir", type=Path, help="output folder of a finished 'wq evaluate' run")
+
+    t = sub.add_parser("train", formatter_class=fmt, help="train a model version on the data known at a time and register it",
+                       description="Train the decomposition model's component networks (stepwise decomposition, "
+                       "FECA-LSTM per component) on the data known at --as-of and save them as a model version "
+                       "(a folder in --models with a manifest). The same data and options give the same version "
+                       "id, so rerunning does not train twice.")
+    _data_args(t)
+    mt = _model_args(t)
+    mt.add_argument("--val-fraction", type=float, default=d["val_fraction"].default,
+                    help="last fraction of the training period used for early stopping")
+    t.add_argument("--as-of", metavar="TIME", help="train on observations up to TIME (ISO 8601; default: all data)")
+    _store_args(t)
+
+    f = sub.add_parser("forecast", formatter_class=fmt, help="issue one forecast and store it in the archive",
+                       description="Issue the forecast as of TIME (default: the newest observation) with the newest "
+                       "model version trained on data up to TIME, from the newest real observation at or before "
+                       "TIME, and store it. Storing the same forecast twice keeps one copy.")
+    _data_args(f)
+    f.add_argument("--as-of", metavar="TIME", help="issue time (ISO 8601; no offset: the series' zone)")
+    f.add_argument("--model-version", metavar="VERSION", help="use this version instead of the newest")
+    _store_args(f)
+
+    b = sub.add_parser("backfill", formatter_class=fmt, help="store the forecasts that would have been issued over a past period",
+                       description="For every issue time from --start to --end (inclusive) every --every: the "
+                       "forecast as of that time, optionally retraining every --retrain-every on the data known "
+                       "then. Resumable: a rerun skips stored forecasts; an interrupted run loses nothing.")
+    _data_args(b)
+    mb = _model_args(b)
+    mb.add_argument("--val-fraction", type=float, default=d["val_fraction"].default,
+                    help="last fraction of each training period used for early stopping")
+    b.add_argument("--start", required=True, metavar="TIME", help="first issue time (ISO 8601)")
+    b.add_argument("--end", required=True, metavar="TIME", help="last issue time (ISO 8601)")
+    b.add_argument("--every", default="1h", metavar="DURATION", help="issue cadence (pandas duration: 1h, 30min, 1d)")
+    b.add_argument("--retrain-every", metavar="DURATION",
+                   help="train a new version every DURATION (e.g. 7d) on the data known then; "
+                   "default: use registered versions (training one as of --start if none exists)")
+    b.add_argument("--model-version", metavar="VERSION", help="use this version for every issue time")
+    b.add_argument("--chunk", type=int, default=96, help="origins decomposed, predicted and stored per transaction")
+    _store_args(b)
+
+    mo = sub.add_parser("models", help="list or show registered model versions")
+    msub = mo.add_subparsers(dest="models_command", required=True, metavar="list|show", parser_class=_Parser)
+    ml = msub.add_parser("list", help="list model versions")
+    ml.add_argument("--site")
+    ml.add_argument("--target")
+    _store_args(ml)
+    ms = msub.add_parser("show", help="print a version's manifest")
+    ms.add_argument("version")
+    _store_args(ms)
+
+    fo = sub.add_parser("forecasts", help="export stored forecasts")
+    fsub = fo.add_subparsers(dest="forecasts_command", required=True, metavar="export", parser_class=_Parser)
+    fx = fsub.add_parser("export", formatter_class=fmt, help="write stored forecasts to CSV or Parquet")
+    fx.add_argument("--site")
+    fx.add_argument("--target")
+    fx.add_argument("--model-version", metavar="VERSION")
+    fx.add_argument("--start", metavar="TIME", help="first issue time (ISO 8601, no offset: UTC)")
+    fx.add_argument("--end", metavar="TIME", help="last issue time (ISO 8601, no offset: UTC)")
+    fx.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    fx.add_argument("--out", required=True, type=Path, help="file to write")
+    _store_args(fx)
+
+    sv = sub.add_parser("serve", help="serve the scheduled Prefect deployments (long-running)",
+                        description="Start the hourly forecast and weekly retrain deployments of every station in "
+                        "the config file with Prefect's serve(); runs until interrupted. Each scheduled run takes "
+                        "its as-of time from its scheduled start time.")
+    _store_args(sv)
     return p
 
 
 def _config_from_args(a: argparse.Namespace, argv: Sequence[str]) -> EvaluateConfig:
+    d = EvaluateConfig.model_fields
+    fields = dict(
+        data=a.data, target=a.target, time_col=a.time_col, site=a.site, site_col=a.site_col, freq=a.freq,
+        qc=QCConfig(max_gap=a.max_gap, drop_suspect=a.drop_suspect), command="wq " + shlex.join(list(argv)),
+    )
+    for name in ("method", "modes", "window", "decomp_window", "horizon", "jobs", "test_fraction", "val_fraction",
+                 "epochs", "units", "seed", "seasonal_period", "out"):
+        fields[name] = getattr(a, name, d[name].default)
+    protocol = getattr(a, "protocol", "stepwise")
+    fields["protocol"] = "stepwise" if protocol == "both" else protocol
     try:
-        return EvaluateConfig(
-            data=a.data, target=a.target, time_col=a.time_col, site=a.site, site_col=a.site_col, freq=a.freq,
-            method=a.method, modes=a.modes, window=a.window, decomp_window=a.decomp_window, horizon=a.horizon,
-            protocol="stepwise" if a.protocol == "both" else a.protocol, jobs=a.jobs, test_fraction=a.test_fraction, epochs=a.epochs, units=a.units, seed=a.seed,
-            seasonal_period=a.seasonal_period, out=a.out,
-            qc=QCConfig(max_gap=a.max_gap, drop_suspect=a.drop_suspect),
-            command="wq " + shlex.join(list(argv)),
-        )
+        return EvaluateConfig(**fields)
     except ValidationError as exc:
         raise InputError("; ".join(_option_message(err) for err in exc.errors())) from None
 
@@ -125,18 +221,32 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
     from .pipeline import compare_protocols, metrics_table, preflight, run_evaluation, write_outputs
 
     preflight(cfg)  # bad input fails here, before Prefect starts and before anything is written
+    registry_dir = None
+    if a.register:
+        from .settings import load_serve_settings
+
+        registry_dir = str(load_serve_settings(a.config, None, a.models).archive.models)
     protocols = ("stepwise", "global") if a.protocol == "both" else (cfg.protocol,)
     results = {}
     for protocol in protocols:
         run_cfg = cfg.model_copy(update={"protocol": protocol, "out": cfg.out / protocol if len(protocols) > 1 else cfg.out})
+        register = registry_dir if protocol == "stepwise" else None
         if a.no_flow:
-            metrics = run_evaluation(run_cfg).metrics
+            result = run_evaluation(run_cfg)
+            metrics = result.metrics
+            if register:
+                from .registry import Registry
+                from .training import register_evaluation
+
+                metrics["model_version"] = register_evaluation(result, run_cfg, Registry(Path(register))).version
         else:
             from flows.evaluate import evaluate_flow
 
-            metrics = evaluate_flow(run_cfg.model_dump(mode="json"))
+            metrics = evaluate_flow(run_cfg.model_dump(mode="json"), register)
         results[protocol] = metrics
         print(metrics_table(metrics))
+        if metrics.get("model_version"):
+            print(f"\nRegistered the evaluated model as version {metrics['model_version']} in {registry_dir}")
         print(f"\nWrote {run_cfg.out}/ metrics.json, forecasts.csv, stationarity.csv, series.csv, components.csv "
               f"({metrics['timings_s']['total']:.0f} s)\n")
     if len(protocols) > 1:
@@ -151,6 +261,177 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
 
         build_report(cfg.out)
     print(f"Report: {(cfg.out / 'report.html').resolve()}")
+    return EXIT_OK
+
+
+def _stores(a: argparse.Namespace, archive: bool = True):
+    """(settings, registry, archive or None) from --config / environment / --database / --models."""
+    from .registry import Registry
+    from .settings import load_serve_settings
+
+    settings = load_serve_settings(getattr(a, "config", None), getattr(a, "database", None), getattr(a, "models", None))
+    store = None
+    if archive:
+        from .archive import Archive
+
+        store = Archive(settings.archive.database)
+    return settings, Registry(settings.archive.models), store
+
+
+def _fmt_metrics(m: dict) -> str:
+    def f(key: str) -> str:
+        v = m.get(key)
+        return "n/a" if v is None else f"{v:.3f}"
+    return (f"RMSE {f('rmse')}, NSE {f('nse')}, skill vs persistence {f('skill')} "
+            f"({m.get('n_points', 'n/a')} points at step H)")
+
+
+def cmd_train(a: argparse.Namespace, argv: Sequence[str]) -> int:
+    cfg = _config_from_args(a, argv)
+    from .asof import as_timestamp
+    from .pipeline import load_stage
+    from .training import train_version
+    from .workers import resolve_jobs
+
+    _, registry, archive = _stores(a)
+    station = load_stage(cfg)
+    as_of = None
+    if a.as_of:
+        from .asof import check_within
+
+        as_of = as_timestamp(a.as_of, station.values.index.tz, "--as-of")
+        check_within(station, as_of, "--as-of")
+    print(f"Training {cfg.method} K={cfg.modes}: {cfg.modes + 1} networks ...", file=sys.stderr)
+    version, trained = train_version(cfg, registry, as_of=as_of, station=station, workers=min(resolve_jobs(cfg.jobs), cfg.modes + 1))
+    archive.register_model_version(version.manifest)
+    run_id = archive.start_run("train", cfg.command, {"version": version.version, "as_of": str(as_of)})
+    archive.finish_run(run_id, "ok", 0)
+    m = version.manifest
+    print(f"{'Registered' if trained else 'Already registered'} model version {version.version}")
+    print(f"  trained on {m['training_period']['start']} .. {m['training_period']['end']} "
+          f"({m['training']['n_train']} training, {m['training']['n_val']} validation origins)")
+    print(f"  validation: {_fmt_metrics(m['validation'])}")
+    print(f"  folder: {version.path}")
+    return EXIT_OK
+
+
+def cmd_forecast(a: argparse.Namespace, argv: Sequence[str]) -> int:
+    cfg = _config_from_args(a, argv)
+    from .forecasting import issue_forecast
+
+    _, registry, archive = _stores(a)
+    issued = issue_forecast(cfg, registry, a.as_of, a.model_version)
+    frame = issued.frame()
+    archive.register_model_version(registry.get(issued.version).manifest)
+    run_id = archive.start_run("forecast", cfg.command, {"as_of": a.as_of, "version": issued.version})
+    written = archive.write_forecasts(frame, run_id)
+    archive.finish_run(run_id, "ok", written)
+    print(f"Forecast of {issued.target} at {issued.site}, issued at {issued.issued_at[0].isoformat()} "
+          f"by model version {issued.version}:")
+    for t, v in zip(frame["target_time"], frame["value"]):
+        print(f"  {pd_iso(t)}  {v:.4f}")
+    print(f"Stored {written} new rows in {_masked(archive.url)}" + ("" if written else " (already stored)"))
+    return EXIT_OK
+
+
+def _masked(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def pd_iso(t) -> str:
+    return t.isoformat() if hasattr(t, "isoformat") else str(t)
+
+
+def cmd_backfill(a: argparse.Namespace, argv: Sequence[str]) -> int:
+    cfg = _config_from_args(a, argv)
+    from tqdm.auto import tqdm
+
+    from .backfill import run_backfill
+    from .workers import resolve_jobs
+
+    if a.chunk < 1:
+        raise InputError(f"--chunk must be >= 1 (got {a.chunk})")
+    _, registry, archive = _stores(a)
+    bar = tqdm(desc="Backfill", unit="issue", file=sys.stderr, disable=os.environ.get("WQ_NO_PROGRESS") == "1")
+    run_id: str | None = None
+
+    def log(msg: str) -> None:
+        bar.write(f"wq backfill: {msg}", file=sys.stderr)
+
+    def started(total: int) -> str:
+        nonlocal run_id
+        bar.reset(total=total)
+        run_id = archive.start_run("backfill", cfg.command, {"start": a.start, "end": a.end, "every": a.every,
+                                                             "retrain_every": a.retrain_every})
+        return run_id
+
+    try:
+        res = run_backfill(cfg, registry, archive, start=a.start, end=a.end, every=a.every,
+                           retrain_every=a.retrain_every, model_version=a.model_version, chunk=a.chunk,
+                           workers=min(resolve_jobs(cfg.jobs), cfg.modes + 1), progress=bar.update, log=log,
+                           on_start=started)
+    except BaseException as exc:
+        if run_id is not None:
+            archive.finish_run(run_id, "failed", 0, f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        bar.close()
+    archive.finish_run(run_id, "ok", res.rows_written)
+    rate = res.written_origins / max(res.seconds, 1e-9)
+    print(f"Backfill {a.start} .. {a.end} every {a.every}: {res.issue_times} issue times, {res.origins} forecasts "
+          f"({res.already_stored} already stored, {res.written_origins} new, {res.skipped} issue times without a "
+          f"usable observation); {res.rows_written} rows written in {res.seconds:.1f} s ({rate:.1f} forecasts/s; "
+          f"decomposition {res.decompose_seconds:.1f} s, training {res.train_seconds:.1f} s)")
+    print(f"Model versions: {', '.join(res.versions)}" + (f" (trained now: {', '.join(res.trained)})" if res.trained else ""))
+    return EXIT_OK
+
+
+def cmd_models(a: argparse.Namespace) -> int:
+    import json
+
+    _, registry, _ = _stores(a, archive=False)
+    if a.models_command == "show":
+        print(json.dumps(registry.get(a.version).manifest, indent=2))
+        return EXIT_OK
+    versions = registry.list(site=a.site, target=a.target)
+    if not versions:
+        print(f"No model versions in {registry.root}")
+        return EXIT_OK
+    print(f"{'version':<58}{'trained until':<27}{'method':<9}{'val RMSE':>9}{'val NSE':>9}")
+    for v in versions:
+        val = v.manifest.get("validation", {})
+        rmse = val.get("rmse", (val.get("test") or {}).get("rmse"))
+        nse = val.get("nse", (val.get("test") or {}).get("nse"))
+        cells = ["n/a" if x is None else f"{x:.3f}" for x in (rmse, nse)]
+        print(f"{v.version:<58}{v.trained_until.isoformat():<27}{v.manifest.get('method', ''):<9}{cells[0]:>9}{cells[1]:>9}")
+    return EXIT_OK
+
+
+def cmd_forecasts(a: argparse.Namespace) -> int:
+    from .asof import as_timestamp
+
+    _, _, archive = _stores(a)
+    filters = {"site": a.site, "target": a.target, "model_version": a.model_version,
+               "start": as_timestamp(a.start, "UTC", "--start") if a.start else None,
+               "end": as_timestamp(a.end, "UTC", "--end") if a.end else None}
+    if filters["start"] is not None and filters["end"] is not None and filters["end"] < filters["start"]:
+        raise InputError(f"--end {a.end} is before --start {a.start}")
+    n = archive.export(a.out, a.format, **filters)
+    print(f"Wrote {n} forecast rows to {a.out}")
+    return EXIT_OK
+
+
+def cmd_serve(a: argparse.Namespace) -> int:
+    from .settings import load_serve_settings
+
+    settings = load_serve_settings(a.config, a.database, a.models)
+    if not settings.stations:
+        raise InputError("wq serve: no [[stations]] in the config file (see wq.example.toml)")
+    from flows.deployments import serve_all
+
+    serve_all(settings)
     return EXIT_OK
 
 
@@ -174,6 +455,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_evaluate(args, argv)
         if args.command == "report":
             return cmd_report(args)
+        if args.command == "train":
+            return cmd_train(args, argv)
+        if args.command == "forecast":
+            return cmd_forecast(args, argv)
+        if args.command == "backfill":
+            return cmd_backfill(args, argv)
+        if args.command == "models":
+            return cmd_models(args)
+        if args.command == "forecasts":
+            return cmd_forecasts(args)
+        if args.command == "serve":
+            return cmd_serve(args)
         parser.error(f"unknown command {args.command}")
     except InputError as exc:
         print(f"wq: error: {exc}", file=sys.stderr)

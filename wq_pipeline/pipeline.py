@@ -121,13 +121,20 @@ def plan_stage(station: StationSeries, cfg: EvaluateConfig) -> Plan:
                 f"the {name} period yields only {part.size} forecast origins with {need} "
                 f"(at least {minimum} needed). Use a longer file or smaller --window/--decomp-window/--horizon."
             )
-    # component targets of training/validation samples need the decomposition at t+1..t+H too
-    fit_origins = np.concatenate([split.train, split.val])
-    later = (fit_origins[:, None] + np.arange(1, cfg.horizon + 1)[None, :]).ravel()
-    finite_window = window_ok(np.isfinite(values), cfg.decomp_window)
-    later = later[finite_window[later]]
-    at = np.unique(np.concatenate([fit_origins, split.test, later]))
+    at = positions_to_decompose(values, np.concatenate([split.train, split.val]), split.test, cfg.horizon,
+                                cfg.decomp_window)
     return Plan(values=values, observed=observed, times=station.values.index, split=split, decompose_at=at)
+
+
+def positions_to_decompose(values: np.ndarray, fit_origins: np.ndarray, other_origins: np.ndarray,
+                           horizon: int, decomp_window: int) -> np.ndarray:
+    """Sorted positions whose trailing window must be decomposed: every origin, and for the
+    training/validation origins also ``t+1 .. t+H`` (their component targets are the end points
+    of those windows) where the window is finite."""
+    later = (fit_origins[:, None] + np.arange(1, horizon + 1)[None, :]).ravel()
+    later = later[later < values.size]
+    later = later[window_ok(np.isfinite(values), decomp_window)[later]]
+    return np.unique(np.concatenate([fit_origins, other_origins, later]).astype(np.int64))
 
 
 @dataclass
@@ -182,11 +189,14 @@ def decompose_stage(plan: Plan, cfg: EvaluateConfig, decomposer: Decomposer) -> 
 
 @dataclass
 class TrainedForecast:
-    """Test-period forecasts of one trained network, ``(n_test, H)`` in target units."""
+    """Test-period forecasts of one trained network, ``(n_test, H)`` in target units, with the
+    network itself (Keras models pickle, so they come back from training workers too)."""
 
     name: str
     forecast: np.ndarray
     training: dict[str, Any] = field(default_factory=dict)
+    model: Any = None
+    scaler: Scaler | None = None
 
 
 @dataclass
@@ -202,16 +212,21 @@ class TrainJob:
     X_test: np.ndarray
 
 
-def fit_predict(job: TrainJob, cfg: EvaluateConfig) -> TrainedForecast:
-    """Scale (statistics from the training samples only), train with early stopping on the
-    validation samples, and forecast the test inputs. Samples with missing values are dropped."""
+def usable_rows(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Bool ``(n,)``: samples whose inputs ``(n, W, C)`` and targets ``(n, H)`` are all finite."""
+    return np.isfinite(X).all(axis=(1, 2)) & np.isfinite(Y).all(axis=1)
+
+
+def fit_network(job: TrainJob, cfg: EvaluateConfig) -> tuple[Any, Scaler, dict[str, Any]]:
+    """Scale (statistics from the training samples only) and train one network with early
+    stopping on the validation samples. Samples with missing values are dropped.
+
+    Returns ``(keras model, scaler, training info)``; the model maps scaled ``(n, W, C)`` windows
+    to scaled ``(n, H)`` forecasts."""
     from .models.lstm import build_forecaster
-    from .models.train import fit_forecaster, predict
+    from .models.train import fit_forecaster
 
-    def usable(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        return np.isfinite(X).all(axis=(1, 2)) & np.isfinite(Y).all(axis=1)
-
-    keep_tr, keep_va = usable(job.X_train, job.Y_train), usable(job.X_val, job.Y_val)
+    keep_tr, keep_va = usable_rows(job.X_train, job.Y_train), usable_rows(job.X_val, job.Y_val)
     X_tr, Y_tr = job.X_train[keep_tr], job.Y_train[keep_tr]
     X_va, Y_va = job.X_val[keep_va], job.Y_val[keep_va]
     scaler = Scaler.fit(X_tr)
@@ -227,14 +242,27 @@ def fit_predict(job: TrainJob, cfg: EvaluateConfig) -> TrainedForecast:
         scaler.transform(X_va).astype("float32"), scaler.transform(Y_va).astype("float32"),
         epochs=cfg.epochs, batch_size=cfg.batch_size, patience=cfg.patience, seed=cfg.seed,
     )
-    pred = scaler.inverse(predict(model, scaler.transform(job.X_test).astype("float32")))
     info = {
         "feca": job.feca, "n_train": int(X_tr.shape[0]), "n_val": int(X_va.shape[0]),
         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "seconds": round(result.seconds, 3),
         "loss": result.history.get("loss", []), "val_loss": result.history.get("val_loss", []),
         "scaler": {"mean": scaler.mean, "std": scaler.std},
     }
-    return TrainedForecast(name=job.name, forecast=pred, training=info)
+    return model, scaler, info
+
+
+def network_forecast(model: Any, scaler: Scaler, X: np.ndarray) -> np.ndarray:
+    """Forecast ``(n, H)`` in target units from inputs ``(n, W, C)`` in target units."""
+    from .models.train import predict
+
+    return scaler.inverse(predict(model, scaler.transform(X).astype("float32")))
+
+
+def fit_predict(job: TrainJob, cfg: EvaluateConfig) -> TrainedForecast:
+    """:func:`fit_network`, then forecast the test inputs."""
+    model, scaler, info = fit_network(job, cfg)
+    pred = network_forecast(model, scaler, job.X_test)
+    return TrainedForecast(name=job.name, forecast=pred, training=info, model=model, scaler=scaler)
 
 
 def training_workers(cfg: EvaluateConfig, jobs: list[TrainJob]) -> int:
@@ -373,6 +401,9 @@ class EvaluationResult:
     metrics: dict[str, Any]
     forecasts: pd.DataFrame
     stationarity: Stationarity
+    station: StationSeries | None = None
+    plan: Plan | None = None
+    trained: list[TrainedForecast] = field(default_factory=list)
 
 
 def decomposition_cache_key(plan: Plan, cfg: EvaluateConfig, decomposer: Decomposer) -> str:
@@ -479,7 +510,8 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
         "forecasts.csv": table, "stationarity.csv": stationarity.table,
         "series.csv": series_frame(station), "components.csv": stationarity.components,
     })
-    return EvaluationResult(metrics=metrics, forecasts=table, stationarity=stationarity)
+    return EvaluationResult(metrics=metrics, forecasts=table, stationarity=stationarity, station=station, plan=plan,
+                            trained=trained)
 
 
 def compare_protocols(stepwise: dict[str, Any], leaky: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,9 @@ def _init_worker() -> None:
 def training_pool(workers: int) -> ProcessPoolExecutor:
     """The shared pool of ``workers`` spawned processes (created on first use, then reused)."""
     global _POOL, _POOL_SIZE
+    # results may hold Keras models with the FECA layer: its class must be registered here to unpickle them
+    import wq_pipeline.models.feca  # noqa: F401
+
     if _POOL is None or _POOL_SIZE != workers:
         shutdown_pool()
         _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker)

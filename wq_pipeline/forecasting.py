@@ -1,0 +1,139 @@
+"""Issue forecasts with a registered model version, as of a time ``t``.
+
+A forecast as of ``t`` is issued from the newest usable origin at or before ``t`` (a real
+observation whose trailing window is complete) with the newest model version trained on data
+up to ``t``. It decomposes that origin's trailing window exactly as the stepwise evaluation does,
+so it equals the forecast ``wq evaluate`` makes at that origin with the same networks.
+``issued_at`` in the archive is the origin: the time of the newest observation used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .asof import as_timestamp, check_within, origin_ok, origin_positions, site_key
+from .config import EvaluateConfig
+from .decompose import make_decomposer
+from .errors import InputError
+from .pipeline import load_stage, network_forecast
+from .protocol import stepwise_decompose
+from .qc import StationSeries
+from .registry import LoadedModel, ModelVersion, Registry
+from .training import config_for
+
+
+@dataclass
+class Issued:
+    """Forecasts of one model version: ``values (n_origins, H)`` in target units."""
+
+    site: str
+    target: str
+    version: str
+    origins: np.ndarray  # (n,) grid positions
+    issued_at: pd.DatetimeIndex  # (n,)
+    target_times: pd.DatetimeIndex  # (n * H,): issued_at + step * freq, origin by origin
+    values: np.ndarray  # (n, H)
+
+    def frame(self) -> pd.DataFrame:
+        """Archive rows: ``site, target, model_version, issued_at, target_time, step, value``."""
+        n, H = self.values.shape
+        return pd.DataFrame({
+            "site": self.site, "target": self.target, "model_version": self.version,
+            "issued_at": np.repeat(self.issued_at.to_numpy(), H),
+            "target_time": self.target_times,
+            "step": np.tile(np.arange(1, H + 1), n), "value": self.values.ravel(),
+        })
+
+
+def select_version(registry: Registry, site: str, target: str, as_of: pd.Timestamp,
+                   pinned: str | None = None) -> ModelVersion:
+    """The pinned version (which must fit site, target and ``as_of``), else the newest one for
+    ``site``/``target`` trained on data up to ``as_of``."""
+    if pinned:
+        version = registry.get(pinned)
+        if (version.site, version.target) != (site, target):
+            raise InputError(f"model version {pinned} is for site '{version.site}', target '{version.target}', "
+                             f"not site '{site}', target '{target}'")
+        if version.trained_until > as_of:
+            raise InputError(f"model version {pinned} was trained on data up to {version.trained_until.isoformat()}, "
+                             f"after {as_of.isoformat()}: using it would look ahead")
+        return version
+    version = registry.newest(site, target, as_of)
+    if version is None:
+        raise InputError(f"no model version for site '{site}', target '{target}' trained on data up to "
+                         f"{as_of.isoformat()} in {registry.root}; run 'wq train --as-of {as_of.isoformat()}' first")
+    return version
+
+
+def forecast_origins(values: np.ndarray, origins: np.ndarray, loaded: LoadedModel,
+                     cfg: EvaluateConfig) -> tuple[np.ndarray, float]:
+    """Forecasts ``(n, H)`` from the trailing windows ending at ``origins`` (stepwise
+    decomposition, one network per component, summed). Also returns the seconds spent decomposing."""
+    import time
+
+    decomposer = make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params())
+    if decomposer.names != [name for name, _, _ in loaded.networks]:
+        raise InputError(f"model version {loaded.version.version}: components {[n for n, _, _ in loaded.networks]} "
+                         f"do not match the decomposition's {decomposer.names}")
+    t0 = time.perf_counter()
+    samples = stepwise_decompose(values, origins, decomposer, cfg.decomp_window, cfg.window)
+    seconds = time.perf_counter() - t0
+    total = np.zeros((origins.size, cfg.horizon))
+    for k, (_, model, scaler) in enumerate(loaded.networks):
+        total += network_forecast(model, scaler, samples.tails[:, k, :][:, :, None])
+    return total, seconds
+
+
+def station_for(cfg: EvaluateConfig, version: ModelVersion, station: StationSeries) -> StationSeries:
+    """The series on the grid the version was trained on (reloaded when ``cfg`` differs)."""
+    want = config_for(version, cfg)
+    if station.freq == version.manifest.get("freq") and want.qc == cfg.qc:
+        return station
+    if cfg.freq and cfg.freq != version.manifest.get("freq"):
+        raise InputError(f"--freq {cfg.freq} differs from the {version.manifest.get('freq')} grid model version "
+                         f"{version.version} was trained on")
+    return load_stage(want.model_copy(update={"freq": version.manifest.get("freq")}))
+
+
+def issue_origins(station: StationSeries, mcfg: EvaluateConfig, issue_times: pd.DatetimeIndex) -> np.ndarray:
+    """``(n_issue,)`` origin position of each issue time under a model's windows and horizon
+    (-1: no usable origin within ``horizon`` steps before it)."""
+    values = station.values.to_numpy(dtype=float)
+    ok = origin_ok(values, station.observed.to_numpy(dtype=bool), max(mcfg.window, mcfg.decomp_window))
+    return origin_positions(station.values.index, ok, issue_times, max_staleness=mcfg.horizon)
+
+
+def forecasts_from(station: StationSeries, site: str, loaded: LoadedModel, mcfg: EvaluateConfig,
+                   origins: np.ndarray) -> tuple[Issued, float]:
+    """Forecasts of a loaded version at distinct, usable ``origins``; also the decomposition seconds."""
+    times = station.values.index
+    if origins.size:
+        values_f, seconds = forecast_origins(station.values.to_numpy(dtype=float), origins, loaded, mcfg)
+    else:
+        values_f, seconds = np.zeros((0, mcfg.horizon)), 0.0
+    issued = times[origins]
+    H = mcfg.horizon
+    targets = issued.repeat(H) + pd.to_timedelta(np.tile(np.arange(1, H + 1), origins.size) * pd.Timedelta(station.freq))
+    return Issued(site, mcfg.target, loaded.version.version, origins, issued, targets, values_f), seconds
+
+
+def issue_forecast(cfg: EvaluateConfig, registry: Registry, as_of: str | pd.Timestamp | None = None,
+                   model_version: str | None = None) -> Issued:
+    """One forecast as of ``as_of`` (default: the newest observation)."""
+    station = load_stage(cfg)
+    times = station.values.index
+    when = times[-1] if as_of is None else as_timestamp(as_of, times.tz, "--as-of")
+    check_within(station, when, "--as-of")
+    site = site_key(station, cfg.site, cfg.data)
+    version = select_version(registry, site, cfg.target, when, model_version)
+    station = station_for(cfg, version, station)
+    mcfg = config_for(version, cfg)
+    pos = issue_origins(station, mcfg, pd.DatetimeIndex([when]))
+    if pos[0] < 0:
+        raise InputError(
+            f"{cfg.data}: no forecast can be issued as of {when.isoformat()}: '{cfg.target}' has no real observation "
+            f"with a complete {max(mcfg.window, mcfg.decomp_window)}-step window within {mcfg.horizon} steps before it")
+    return forecasts_from(station, site, registry.load(version.version), mcfg, pos)[0]

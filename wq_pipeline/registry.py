@@ -1,0 +1,446 @@
+"""Model registry: trained model versions as immutable folders ``<root>/<version>/``.
+
+A version folder holds::
+
+    manifest.json          what was trained, on what, with which settings, and file hashes
+    scalers.json           {component: {"mean": float, "std": float}} (exact float round-trip)
+    networks/<name>.keras  one Keras file per component network
+
+Versions are written into ``<root>/.tmp-<version>-<uuid>/`` and renamed into place in one
+``os.rename``, so readers never see a half-written version. Version ids are deterministic
+(:func:`version_id`), so registering the same training twice is idempotent: the second save
+finds the first one and returns it. Loading verifies every file's SHA-256 and loads networks in
+Keras safe mode (no code from the file is ever run).
+"""
+
+from __future__ import annotations
+
+import copy
+import errno
+import hashlib
+import importlib
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .errors import InputError
+from .scaling import Scaler
+
+if TYPE_CHECKING:  # keras is imported lazily: listing versions must not start TensorFlow
+    import keras
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+SCALERS = "scalers.json"
+NETWORKS = "networks"
+TMP_PREFIX = ".tmp-"
+TMP_MAX_AGE_S = 3600.0
+REQUIRED_KEYS = ("version", "site", "target", "method", "components", "training_period", "data_sha256",
+                 "config", "validation")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_MAX_LISTED = 10
+
+
+# --------------------------------------------------------------------------- ids and small helpers
+
+
+def slug(text: str) -> str:
+    """Lowercase ``text`` and keep ``[a-z0-9_-]`` only: every run of other characters becomes one
+    ``-`` (leading/trailing ``-`` dropped); an empty result becomes ``"unnamed"``."""
+    s = re.sub(r"[^a-z0-9_-]+", "-", str(text).lower()).strip("-")
+    return s or "unnamed"
+
+
+def _utc(ts: Any, what: str) -> pd.Timestamp:
+    """A tz-aware timestamp in UTC; naive timestamps are refused (their instant is ambiguous)."""
+    t = pd.Timestamp(ts)
+    if t.tzinfo is None:
+        raise ValueError(f"{what} must be timezone-aware (an ISO 8601 time with an offset), got {ts!r}")
+    return t.tz_convert("UTC")
+
+
+def _stamp(trained_until: pd.Timestamp) -> str:
+    return _utc(trained_until, "trained_until").strftime("%Y%m%dT%H%MZ")
+
+
+def content_sha256(content: dict) -> str:
+    """SHA-256 of ``content`` as JSON with sorted keys (numpy scalars/arrays as plain JSON)."""
+    from .metrics import to_jsonable
+
+    return hashlib.sha256(json.dumps(to_jsonable(content), sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def version_id(site: str, target: str, trained_until: pd.Timestamp, content: dict) -> str:
+    """Deterministic id: ``{slug(site)}.{slug(target)}.{trained_until UTC %Y%m%dT%H%MZ}.{sha256(content)[:10]}``.
+
+    ``content`` is hashed as sorted-key JSON (see :func:`content_sha256`), so the same inputs always
+    give the same id and retraining the same thing is idempotent. ``trained_until`` must be
+    timezone-aware.
+    """
+    return f"{slug(site)}.{slug(target)}.{_stamp(trained_until)}.{content_sha256(content)[:10]}"
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    """Write JSON (floats in shortest round-trip form, no NaN), 0644, flushed to disk."""
+    text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(path, 0o644)
+
+
+# --------------------------------------------------------------------------- versions
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version: its id, folder and manifest (read-only by convention)."""
+
+    version: str
+    path: Path
+    manifest: dict = field(hash=False, repr=False)
+
+    @property
+    def site(self) -> str:
+        return str(self.manifest["site"])
+
+    @property
+    def target(self) -> str:
+        return str(self.manifest["target"])
+
+    @property
+    def trained_until(self) -> pd.Timestamp:
+        """End of the training period (tz-aware; a naive value in an old manifest is read as UTC)."""
+        t = pd.Timestamp(self.manifest["training_period"]["end"])
+        return t.tz_localize("UTC") if t.tzinfo is None else t
+
+    @property
+    def created_at(self) -> pd.Timestamp:
+        t = pd.Timestamp(self.manifest["created_at"])
+        return t.tz_localize("UTC") if t.tzinfo is None else t
+
+    def sort_key(self) -> tuple[str, str, pd.Timestamp, pd.Timestamp]:
+        return (self.site, self.target, self.trained_until, self.created_at)
+
+
+@dataclass
+class LoadedModel:
+    """A loaded version: its networks with their scalers, in ``manifest['components']`` order."""
+
+    version: ModelVersion
+    networks: list[tuple[str, "keras.Model", Scaler]]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_manifest(manifest: dict, networks: list[tuple[str, Any, Scaler]]) -> None:
+    """Refuse a manifest that would make an unreadable or mislabelled version (programming errors:
+    :class:`ValueError`)."""
+    if not isinstance(manifest, dict):
+        raise ValueError(f"manifest must be a dict, got {type(manifest).__name__}")
+    missing = [k for k in REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise ValueError(f"manifest lacks required keys: {', '.join(missing)}")
+    version = manifest["version"]
+    if not isinstance(version, str) or not _SAFE_NAME.match(version):
+        raise ValueError(f"manifest version {version!r} is not a safe folder name ([A-Za-z0-9_.-], no leading dot)")
+    for key in ("site", "target", "method", "data_sha256"):
+        if not isinstance(manifest[key], str):
+            raise ValueError(f"manifest['{key}'] must be a string, got {manifest[key]!r}")
+    for key in ("config", "validation"):
+        if not isinstance(manifest[key], dict):
+            raise ValueError(f"manifest['{key}'] must be a dict, got {type(manifest[key]).__name__}")
+    period = manifest["training_period"]
+    if not isinstance(period, dict) or not {"start", "end"} <= set(period):
+        raise ValueError(f"manifest['training_period'] must be {{'start': ISO, 'end': ISO}}, got {period!r}")
+    for key in ("start", "end"):
+        if not isinstance(period[key], str):
+            raise ValueError(f"training_period['{key}'] must be an ISO 8601 string, got {period[key]!r}")
+        _utc(period[key], f"training_period['{key}']")
+    prefix = f"{slug(manifest['site'])}.{slug(manifest['target'])}.{_stamp(pd.Timestamp(period['end']))}."
+    if not version.startswith(prefix):
+        raise ValueError(f"manifest version {version!r} does not match its site, target and training end "
+                         f"(expected an id starting with {prefix!r}; use version_id())")
+    components = manifest["components"]
+    names = [n for n, _, _ in networks]
+    if not isinstance(components, list) or components != names:
+        raise ValueError(f"manifest['components'] {components!r} must list the networks' names in order {names!r}")
+    if not names:
+        raise ValueError("a model version needs at least one network")
+    if len(set(names)) != len(names):
+        raise ValueError(f"network names must be unique, got {names!r}")
+    for name, _, scaler in networks:
+        if not isinstance(name, str) or not _SAFE_NAME.match(name):
+            raise ValueError(f"network name {name!r} is not a safe file name ([A-Za-z0-9_.-], no leading dot)")
+        if not isinstance(scaler, Scaler):
+            raise ValueError(f"network {name!r}: expected a Scaler, got {type(scaler).__name__}")
+
+
+# --------------------------------------------------------------------------- registry
+
+
+class Registry:
+    """Model versions under ``root`` (created on the first save)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"Registry({str(self.root)!r})"
+
+    # ---------------------------------------------------------------- writing
+
+    def save(self, manifest: dict, networks: list[tuple[str, "keras.Model", Scaler]]) -> ModelVersion:
+        """Register a trained version atomically and return it.
+
+        ``manifest`` needs at least ``version`` (from :func:`version_id`), ``site``, ``target``,
+        ``method``, ``components`` (the networks' names, in order), ``training_period`` ({start,
+        end}, ISO 8601 with offsets), ``data_sha256``, ``config`` and ``validation``. Added here:
+        ``created_at`` (UTC now), ``library_versions``, ``files`` ({relative path: sha256}) and
+        ``format``. If the version already exists (also when another process registers it
+        while this one writes), the existing version is returned unchanged.
+        """
+        from .metrics import to_jsonable
+        from .pipeline import library_versions
+
+        _check_manifest(manifest, networks)
+        version = manifest["version"]
+        final = self.root / version
+        existing = self._read(version)
+        if existing is not None:
+            return existing
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._clean_tmp()
+        tmp = self.root / f"{TMP_PREFIX}{version}-{uuid.uuid4().hex}"
+        os.mkdir(tmp, 0o755)
+        try:
+            os.chmod(tmp, 0o755)
+            net_dir = tmp / NETWORKS
+            os.mkdir(net_dir, 0o755)
+            os.chmod(net_dir, 0o755)
+            files: dict[str, str] = {}
+            for name, model, _ in networks:
+                rel = f"{NETWORKS}/{name}.keras"
+                path = tmp / rel
+                model.save(path)
+                os.chmod(path, 0o644)
+                _fsync(path)
+                files[rel] = _sha256_file(path)
+            scalers = {}
+            for name, _, sc in networks:
+                mean, std = float(sc.mean), float(sc.std)
+                if not (math.isfinite(mean) and math.isfinite(std)):
+                    raise ValueError(f"network {name!r}: scaler must be finite, got mean={mean}, std={std}")
+                scalers[name] = {"mean": mean, "std": std}
+            _write_json(tmp / SCALERS, scalers)
+            files[SCALERS] = _sha256_file(tmp / SCALERS)
+
+            full = to_jsonable(copy.deepcopy(manifest))
+            full["created_at"] = pd.Timestamp.now(tz="UTC").isoformat()
+            full["library_versions"] = library_versions()
+            full["files"] = files
+            full["format"] = FORMAT
+            _write_json(tmp / MANIFEST, full)
+            _fsync(net_dir)
+            _fsync(tmp)
+            try:
+                os.rename(tmp, final)
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+                log.info("model version %s was registered by another process first; keeping that one", version)
+                shutil.rmtree(tmp, ignore_errors=True)
+                existing = self._read(version)
+                if existing is None:
+                    raise InputError(f"{final}: exists but is not a readable model version; "
+                                     f"move it away and register again") from exc
+                return existing
+            try:
+                _fsync(self.root)
+            except OSError:  # some file systems refuse fsync on folders; the rename is done
+                pass
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return ModelVersion(version=version, path=final, manifest=full)
+
+    def _clean_tmp(self) -> None:
+        """Remove ``.tmp-*`` folders older than an hour (left by crashed saves)."""
+        now = time.time()
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if not entry.name.startswith(TMP_PREFIX):
+                continue
+            try:
+                if now - entry.stat(follow_symlinks=False).st_mtime > TMP_MAX_AGE_S:
+                    shutil.rmtree(entry.path, ignore_errors=True)
+            except OSError:
+                pass
+
+    # ---------------------------------------------------------------- reading
+
+    def _read(self, version: str) -> ModelVersion | None:
+        """The version in folder ``version``, or None if it is no (readable) version."""
+        if not _SAFE_NAME.match(version):
+            return None
+        path = self.root / version
+        try:
+            manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(manifest, dict) or manifest.get("version") != version:
+            return None
+        mv = ModelVersion(version=version, path=path, manifest=manifest)
+        try:
+            mv.sort_key()
+        except (KeyError, TypeError, ValueError):
+            return None
+        return mv
+
+    def _all(self) -> list[ModelVersion]:
+        try:
+            names = sorted(e.name for e in os.scandir(self.root) if e.is_dir() and not e.name.startswith("."))
+        except FileNotFoundError:
+            return []
+        out = []
+        for name in names:
+            mv = self._read(name)
+            if mv is None:
+                log.warning("ignoring %s: not a readable model version", self.root / name)
+            else:
+                out.append(mv)
+        return out
+
+    def _unknown(self, version: str) -> InputError:
+        known = sorted(self._all(), key=lambda v: (v.trained_until, v.created_at, v.version), reverse=True)
+        if not known:
+            listed = f"the registry {self.root} holds no versions"
+        else:
+            shown = ", ".join(v.version for v in known[:_MAX_LISTED])
+            more = f" (and {len(known) - _MAX_LISTED} more)" if len(known) > _MAX_LISTED else ""
+            listed = f"available versions in {self.root}, newest first: {shown}{more}"
+        return InputError(f"unknown model version '{version}' in registry {self.root}; {listed}")
+
+    def get(self, version: str) -> ModelVersion:
+        """The registered version ``version``; :class:`InputError` listing the available ones if unknown."""
+        mv = self._read(str(version))
+        if mv is None:
+            raise self._unknown(str(version))
+        return mv
+
+    def list(self, site: str | None = None, target: str | None = None) -> list[ModelVersion]:
+        """Registered versions (optionally of one site and/or target), sorted by
+        ``(site, target, trained_until, created_at)``. Unfinished ``.tmp-*`` folders are skipped."""
+        out = [v for v in self._all() if (site is None or v.site == site) and (target is None or v.target == target)]
+        return sorted(out, key=ModelVersion.sort_key)
+
+    def newest(self, site: str, target: str, as_of: pd.Timestamp) -> ModelVersion | None:
+        """The version of ``site``/``target`` with the latest ``trained_until <= as_of`` (ties: the
+        latest created), or None. A naive ``as_of`` is read as UTC."""
+        t = pd.Timestamp(as_of)
+        if t.tzinfo is None:
+            t = t.tz_localize("UTC")
+        eligible = [v for v in self.list(site, target) if v.trained_until <= t]
+        return eligible[-1] if eligible else None
+
+    def load(self, version: str) -> LoadedModel:
+        """Load a version after verifying every file's SHA-256; networks load in Keras safe mode.
+
+        Raises :class:`InputError` for an unknown version, an unknown manifest format, a missing
+        or corrupted file, or a network file that contains code (refused by safe mode).
+        """
+        mv = self.get(version)
+        m = mv.manifest
+        if m.get("format") != FORMAT:
+            raise InputError(f"{mv.path / MANIFEST}: unknown registry format {m.get('format')!r} "
+                             f"(this wq-pipeline reads format {FORMAT}); upgrade wq-pipeline or retrain")
+        files = m.get("files")
+        components = m.get("components")
+        if not isinstance(files, dict) or not isinstance(components, list):
+            raise InputError(f"{mv.path / MANIFEST}: corrupted manifest (no 'files' or 'components' list)")
+        root = mv.path.resolve()
+        for rel, digest in files.items():
+            path = (mv.path / rel).resolve()
+            if root not in path.parents:
+                raise InputError(f"{mv.path / MANIFEST}: corrupted manifest (file {rel!r} lies outside the version folder)")
+            if not path.is_file():
+                raise InputError(f"{mv.path / rel}: missing from model version '{mv.version}' (corrupted version)")
+            if _sha256_file(path) != digest:
+                raise InputError(f"{mv.path / rel}: corrupted (SHA-256 differs from the one recorded in "
+                                 f"{MANIFEST}); the model version '{mv.version}' cannot be trusted, retrain it")
+        needed = [SCALERS] + [f"{NETWORKS}/{name}.keras" for name in components]
+        unlisted = [rel for rel in needed if rel not in files]
+        if unlisted:
+            raise InputError(f"{mv.path / MANIFEST}: corrupted manifest (no hash for {', '.join(unlisted)})")
+        try:
+            raw = json.loads((mv.path / SCALERS).read_text(encoding="utf-8"))
+            scalers = {name: Scaler(mean=float(raw[name]["mean"]), std=float(raw[name]["std"])) for name in components}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{mv.path / SCALERS}: corrupted (no scaler for every component: {exc})") from exc
+
+        importlib.import_module("wq_pipeline.models.feca")  # registers FECA for deserialisation
+
+        networks = []
+        for name in components:
+            path = mv.path / NETWORKS / f"{name}.keras"
+            networks.append((name, _load_network(path), scalers[name]))
+        return LoadedModel(version=mv, networks=networks)
+
+
+def _load_network(path: Path) -> "keras.Model":
+    """Load one ``.keras`` file in safe mode, without compiling; errors become :class:`InputError`."""
+    import contextlib
+
+    import keras
+
+    try:  # force safe mode even if the process called keras.config.enable_unsafe_deserialization()
+        from keras.src.saving.serialization_lib import SafeModeScope
+
+        scope: Any = SafeModeScope(True)
+    except ImportError:  # internal module moved: load_model(safe_mode=True) still applies
+        scope = contextlib.nullcontext()
+    try:
+        with scope:
+            return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except ValueError as exc:
+        text = str(exc)
+        if "safe_mode" in text or "safe mode" in text or "arbitrary code" in text:
+            raise InputError(f"{path}: the network file contains code (e.g. a Lambda layer) and Keras safe mode "
+                             f"refused to load it; only models built by wq-pipeline can be loaded") from exc
+        raise InputError(f"{path}: cannot load the network: {text}") from exc
+    except Exception as exc:  # a zip or HDF5 error from a file that passed its hash check
+        raise InputError(f"{path}: cannot load the network: {type(exc).__name__}: {exc}") from exc

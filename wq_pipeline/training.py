@@ -1,0 +1,176 @@
+"""Train a model version for production: the decomposition model's component networks, fitted on
+the data known at ``as_of``, saved to the registry with a manifest.
+
+The networks are exactly those ``wq evaluate`` trains for its main model (``decomp_feca_lstm``):
+the same stepwise decomposition, samples, scaling and training; only the split differs. Here all
+origins up to the cut-off are used, the last ``val_fraction`` of the period for early stopping.
+``wq evaluate --register`` saves the networks an evaluation trained instead, so an evaluated model
+can be put into service unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from .asof import data_hash, known_series, site_key
+from .config import EvaluateConfig
+from .decompose import make_decomposer
+from .errors import InputError
+from .metrics import score
+from .pipeline import (
+    EvaluationResult,
+    TrainedForecast,
+    TrainJob,
+    fit_predict,
+    load_stage,
+    positions_to_decompose,
+    recombine,
+    training_workers,
+)
+from .protocol import component_targets, eligible_origins, select_rows, stepwise_decompose, target_matrix
+from .qc import StationSeries
+from .registry import ModelVersion, Registry, version_id
+from .workers import training_pool
+
+MODEL_FIELDS_EXCLUDED = {"data", "out", "command", "jobs", "protocol", "seasonal_period"}
+
+
+def model_settings(cfg: EvaluateConfig) -> dict[str, Any]:
+    """The options that shape a model (data file, output folder and process count excluded)."""
+    return cfg.model_dump(mode="json", exclude=MODEL_FIELDS_EXCLUDED)
+
+
+def config_for(version: ModelVersion, cfg: EvaluateConfig) -> EvaluateConfig:
+    """``cfg`` (data file, site) with the model options a version was trained with."""
+    return EvaluateConfig.model_validate({**cfg.model_dump(), **version.manifest["config"],
+                                          "data": cfg.data, "site": cfg.site or version.manifest["config"].get("site")})
+
+
+def fit_split(values: np.ndarray, observed: np.ndarray, cfg: EvaluateConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation origins of a series cut at the data known at training time: the
+    last ``val_fraction`` of the period validates (early stopping), the rest trains. All targets
+    lie inside the series."""
+    H = cfg.horizon
+    ok = eligible_origins(values, observed, max(cfg.window, cfg.decomp_window), H)
+    val_start = int(round(values.size * (1.0 - cfg.val_fraction)))
+    idx = np.flatnonzero(ok)
+    return idx[idx + H < val_start], idx[idx >= val_start]
+
+
+def _train_all(jobs: list[TrainJob], cfg: EvaluateConfig, workers: int) -> list[TrainedForecast]:
+    if workers <= 1:
+        return [fit_predict(job, cfg) for job in jobs]
+    pool = training_pool(workers)
+    return [f.result() for f in [pool.submit(fit_predict, job, cfg) for job in jobs]]
+
+
+def validation_scores(values: np.ndarray, observed: np.ndarray, origins: np.ndarray, forecast: np.ndarray,
+                      horizon: int) -> dict[str, Any]:
+    """RMSE, MAE, NSE, KGE at step H on validation origins, with persistence and skill."""
+    obs = target_matrix(np.where(observed, values, np.nan), origins, horizon)
+    model = score(obs, forecast)
+    persist = score(obs, np.repeat(values[origins][:, None], horizon, axis=1))
+    keep = ("rmse", "mae", "nse", "kge", "n_points")
+    out = {k: model[k] for k in keep}
+    out["persistence_rmse"] = persist["rmse"]
+    out["skill"] = (1.0 - model["rmse"] / persist["rmse"]) if persist["rmse"] and np.isfinite(persist["rmse"]) else None
+    return out
+
+
+def build_manifest(*, version: str, site: str, cfg: EvaluateConfig, station: StationSeries, components: list[str],
+                   decomposer_params: dict, times: pd.DatetimeIndex, digest: str, procedure: str,
+                   validation: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
+    """The manifest fields a caller supplies (the registry adds created_at, files and versions)."""
+    return {
+        "version": version, "site": site, "target": cfg.target, "unit": station.unit, "freq": station.freq,
+        "method": cfg.method, "components": components, "decomposer_params": decomposer_params,
+        "config": model_settings(cfg), "procedure": procedure, "data_file": str(cfg.data),
+        "training_period": {"start": times[0].isoformat(), "end": times[-1].isoformat()},
+        "data_sha256": digest, "validation": validation, "training": training,
+    }
+
+
+def train_version(cfg: EvaluateConfig, registry: Registry, *, as_of: pd.Timestamp | None = None,
+                  station: StationSeries | None = None, workers: int = 1,
+                  progress: Callable[[str], None] | None = None) -> tuple[ModelVersion, bool]:
+    """Train the component networks on the data known at ``as_of`` (all data when None) and
+    register them. Returns ``(version, trained)``; ``trained`` is False when the same version
+    (same data, options and cut-off) was already registered, which makes retraining idempotent.
+    """
+    station = station if station is not None else load_stage(cfg)
+    values, observed, times = known_series(station, as_of)
+    site = site_key(station, cfg.site, cfg.data)
+    digest = data_hash(values, observed, times)
+    version = version_id(site, cfg.target, times[-1],
+                         {"config": model_settings(cfg), "data_sha256": digest, "procedure": "wq train"})
+    try:
+        return registry.get(version), False
+    except InputError:
+        pass
+    train, val = fit_split(values, observed, cfg)
+    for name, part, minimum in (("training", train, 50), ("validation", val, 10)):
+        if part.size < minimum:
+            raise InputError(
+                f"{cfg.data}: '{cfg.target}' up to {times[-1].isoformat()} yields {part.size} {name} origins with "
+                f"window {cfg.window}, decomposition window {cfg.decomp_window} and horizon {cfg.horizon} "
+                f"(at least {minimum} needed); train on more data (a later --as-of) or shorten the windows")
+    decomposer = make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params())
+    t0 = time.perf_counter()
+    if progress:
+        progress(f"decomposing {train.size + val.size} origins")
+    at = positions_to_decompose(values, np.concatenate([train, val]), np.empty(0, np.int64), cfg.horizon,
+                                cfg.decomp_window)
+    samples = stepwise_decompose(values, at, decomposer, cfg.decomp_window, cfg.window)
+    t_dec = time.perf_counter() - t0
+    X_tr, X_va = select_rows(samples, train), select_rows(samples, val)
+    Y_tr, Y_va = component_targets(samples, train, cfg.horizon), component_targets(samples, val, cfg.horizon)
+    jobs = [TrainJob("feca_" + name, True, X_tr[:, :, k:k + 1], Y_tr[:, k, :], X_va[:, :, k:k + 1], Y_va[:, k, :],
+                     X_va[:, :, k:k + 1]) for k, name in enumerate(decomposer.names)]
+    if progress:
+        progress(f"training {len(jobs)} networks on {train.size} samples")
+    trained = _train_all(jobs, cfg, min(workers, training_workers(cfg, jobs)))
+    val_forecast = recombine(trained)
+    manifest = build_manifest(
+        version=version, site=site, cfg=cfg, station=station, components=decomposer.names,
+        decomposer_params=decomposer.params(), times=times, digest=digest, procedure="wq train",
+        validation=validation_scores(values, observed, val, val_forecast, cfg.horizon),
+        training={"n_train": int(train.size), "n_val": int(val.size), "decompose_seconds": round(t_dec, 3),
+                  "seconds": round(time.perf_counter() - t0, 3),
+                  "networks": {t.name: {k: t.training[k] for k in ("epochs_run", "best_epoch", "seconds")}
+                               for t in trained}},
+    )
+    networks = [(name, t.model, t.scaler) for name, t in zip(decomposer.names, trained)]
+    return registry.save(manifest, networks), True
+
+
+def register_evaluation(result: EvaluationResult, cfg: EvaluateConfig, registry: Registry) -> ModelVersion:
+    """Register the main model (``decomp_feca_lstm``) an honest evaluation trained, as it was
+    scored: trained on data before the test period, so its forecasts at the test origins are the
+    evaluation's forecasts."""
+    if cfg.protocol != "stepwise" or result.plan is None or result.station is None:
+        raise InputError("only a stepwise (honest) evaluation can be registered as a model version")
+    plan, station, metrics = result.plan, result.station, result.metrics
+    end = plan.split.test_start  # training and validation targets all lie before the test period
+    values, observed, times = plan.values[:end], plan.observed[:end], plan.times[:end]
+    site = site_key(station, cfg.site, cfg.data)
+    digest = data_hash(values, observed, times)
+    version = version_id(site, cfg.target, times[-1],
+                         {"config": model_settings(cfg), "data_sha256": digest, "procedure": "wq evaluate",
+                          "test_fraction": cfg.test_fraction})
+    by_name = {t.name: t for t in result.trained}
+    components = list(metrics["components"])
+    nets = [by_name["feca_" + name] for name in components]
+    main = metrics["models"]["decomp_feca_lstm"]
+    manifest = build_manifest(
+        version=version, site=site, cfg=cfg, station=station, components=components,
+        decomposer_params=metrics["decomposer_params"], times=times, digest=digest, procedure="wq evaluate",
+        validation={"val_loss": {t.name: min(t.training["val_loss"]) for t in nets if t.training.get("val_loss")},
+                    "test": {k: main.get(k) for k in ("rmse", "mae", "nse", "kge", "skill", "n_points")}},
+        training={"n_train": metrics["n_train"], "n_val": metrics["n_val"], "evaluation_out": str(cfg.out),
+                  "networks": {t.name: {k: t.training[k] for k in ("epochs_run", "best_epoch", "seconds")} for t in nets}},
+    )
+    return registry.save(manifest, [(name, t.model, t.scaler) for name, t in zip(components, nets)])
