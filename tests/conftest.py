@@ -61,3 +61,24 @@ def tiny_stepwise_run(sapelo_tiny_csv: Path, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("stepwise")
     return out, run_evaluation(EvaluateConfig(data=sapelo_tiny_csv, out=out, **TINY))
+
+
+# A model version trained once per session on the tiny file, as of 1 February 2012 (31 days of data).
+TINY_TRAIN_AS_OF = "2012-02-01T00:00:00-05:00"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(sapelo_tiny_csv: Path, tmp_path_factory):
+    """``(cfg, registry folder, version)`` of a tiny model version trained as of TINY_TRAIN_AS_OF.
+    Copy the folder (``shutil.copytree``) before writing to it."""
+    import pandas as pd
+
+    from wq_pipeline.config import EvaluateConfig
+    from wq_pipeline.registry import Registry
+    from wq_pipeline.training import train_version
+
+    root = tmp_path_factory.mktemp("registry")
+    cfg = EvaluateConfig(data=sapelo_tiny_csv, **TINY)
+    version, trained = train_version(cfg, Registry(root), as_of=pd.Timestamp(TINY_TRAIN_AS_OF))
+    assert trained
+    return cfg, root, version

@@ -65,10 +65,10 @@ def issue_schedule(start: pd.Timestamp, end: pd.Timestamp, every: pd.Timedelta) 
     return pd.date_range(start, end, freq=every)
 
 
-def run_backfill(cfg: EvaluateConfig, registry: Registry, archive: Archive, *, start: str | pd.Timestamp,
+def run_backfill(cfg: EvaluateConfig, registry: Registry, archive: Archive | Callable[[], Archive], *, start: str | pd.Timestamp,
                  end: str | pd.Timestamp, every: str = "1h", retrain_every: str | None = None,
                  model_version: str | None = None, chunk: int = 96, workers: int = 1,
-                 on_start: Callable[[int], str | None] | None = None, progress: Callable[[int], None] | None = None,
+                 on_start: Callable[[int, Archive], str | None] | None = None, progress: Callable[[int], None] | None = None,
                  log: Callable[[str], None] | None = None) -> BackfillResult:
     """Backfill forecasts for ``start .. end`` (inclusive) and store them in ``archive``.
 
@@ -76,9 +76,10 @@ def run_backfill(cfg: EvaluateConfig, registry: Registry, archive: Archive, *, s
     data up to it (or ``model_version``); when none exists at ``start``, one is trained as of
     ``start``. With ``retrain_every``, versions are trained as of ``start``, ``start +
     retrain_every``, ... and each serves the issue times until the next. ``progress(n)`` is
-    called with the number of issue times finished; ``on_start(n_issue_times)``, called once the
+    called with the number of issue times finished; ``on_start(n_issue_times, archive)``, called once the
     inputs are checked and before anything is trained or stored, returns the archive run id
-    recorded with the forecasts.
+    recorded with the forecasts. ``archive`` may be a callable that opens it: it is called only
+    once the inputs are checked, so bad input writes nothing, not even an empty database.
     """
     say = log or (lambda _msg: None)
     t_all = time.perf_counter()
@@ -96,7 +97,9 @@ def run_backfill(cfg: EvaluateConfig, registry: Registry, archive: Archive, *, s
     if model_version:
         select_version(registry, site, cfg.target, t0, model_version)  # unknown or unusable: fail before work
     result = BackfillResult(issue_times=schedule.size)
-    run_id = on_start(schedule.size) if on_start else None
+    if callable(archive):
+        archive = archive()
+    run_id = on_start(schedule.size, archive) if on_start else None
 
     # which version serves which issue time
     assigned: dict[str, tuple[ModelVersion, list[int]]] = {}
@@ -142,6 +145,7 @@ def run_backfill(cfg: EvaluateConfig, registry: Registry, archive: Archive, *, s
         if todo.size == 0:
             continue
         loaded = registry.load(version.version)
+        archive.register_model_version(version.manifest)
         for a in range(0, todo.size, chunk):
             part = todo[a:a + chunk]
             issued, secs = forecasts_from(st, site, loaded, mcfg, part)

@@ -264,18 +264,16 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
-def _stores(a: argparse.Namespace, archive: bool = True):
-    """(settings, registry, archive or None) from --config / environment / --database / --models."""
+def _stores(a: argparse.Namespace):
+    """``(registry, open_archive)`` from --config / environment / --database / --models. The
+    archive is opened by calling ``open_archive()``, once the inputs are checked, so that bad
+    input writes nothing."""
+    from .archive import Archive
     from .registry import Registry
     from .settings import load_serve_settings
 
     settings = load_serve_settings(getattr(a, "config", None), getattr(a, "database", None), getattr(a, "models", None))
-    store = None
-    if archive:
-        from .archive import Archive
-
-        store = Archive(settings.archive.database)
-    return settings, Registry(settings.archive.models), store
+    return Registry(settings.archive.models), lambda: Archive(settings.archive.database)
 
 
 def _fmt_metrics(m: dict) -> str:
@@ -293,7 +291,7 @@ def cmd_train(a: argparse.Namespace, argv: Sequence[str]) -> int:
     from .training import train_version
     from .workers import resolve_jobs
 
-    _, registry, archive = _stores(a)
+    registry, open_archive = _stores(a)
     station = load_stage(cfg)
     as_of = None
     if a.as_of:
@@ -302,6 +300,7 @@ def cmd_train(a: argparse.Namespace, argv: Sequence[str]) -> int:
         as_of = as_timestamp(a.as_of, station.values.index.tz, "--as-of")
         check_within(station, as_of, "--as-of")
     print(f"Training {cfg.method} K={cfg.modes}: {cfg.modes + 1} networks ...", file=sys.stderr)
+    archive = open_archive()  # inputs checked: a bad URL still fails before training
     version, trained = train_version(cfg, registry, as_of=as_of, station=station, workers=min(resolve_jobs(cfg.jobs), cfg.modes + 1))
     archive.register_model_version(version.manifest)
     run_id = archive.start_run("train", cfg.command, {"version": version.version, "as_of": str(as_of)})
@@ -319,9 +318,10 @@ def cmd_forecast(a: argparse.Namespace, argv: Sequence[str]) -> int:
     cfg = _config_from_args(a, argv)
     from .forecasting import issue_forecast
 
-    _, registry, archive = _stores(a)
+    registry, open_archive = _stores(a)
     issued = issue_forecast(cfg, registry, a.as_of, a.model_version)
     frame = issued.frame()
+    archive = open_archive()
     archive.register_model_version(registry.get(issued.version).manifest)
     run_id = archive.start_run("forecast", cfg.command, {"as_of": a.as_of, "version": issued.version})
     written = archive.write_forecasts(frame, run_id)
@@ -353,22 +353,24 @@ def cmd_backfill(a: argparse.Namespace, argv: Sequence[str]) -> int:
 
     if a.chunk < 1:
         raise InputError(f"--chunk must be >= 1 (got {a.chunk})")
-    _, registry, archive = _stores(a)
+    registry, open_archive = _stores(a)
+    archive = None
     bar = tqdm(desc="Backfill", unit="issue", file=sys.stderr, disable=os.environ.get("WQ_NO_PROGRESS") == "1")
     run_id: str | None = None
 
     def log(msg: str) -> None:
         bar.write(f"wq backfill: {msg}", file=sys.stderr)
 
-    def started(total: int) -> str:
-        nonlocal run_id
+    def started(total: int, opened) -> str:
+        nonlocal run_id, archive
+        archive = opened
         bar.reset(total=total)
         run_id = archive.start_run("backfill", cfg.command, {"start": a.start, "end": a.end, "every": a.every,
                                                              "retrain_every": a.retrain_every})
         return run_id
 
     try:
-        res = run_backfill(cfg, registry, archive, start=a.start, end=a.end, every=a.every,
+        res = run_backfill(cfg, registry, open_archive, start=a.start, end=a.end, every=a.every,
                            retrain_every=a.retrain_every, model_version=a.model_version, chunk=a.chunk,
                            workers=min(resolve_jobs(cfg.jobs), cfg.modes + 1), progress=bar.update, log=log,
                            on_start=started)
@@ -391,7 +393,7 @@ def cmd_backfill(a: argparse.Namespace, argv: Sequence[str]) -> int:
 def cmd_models(a: argparse.Namespace) -> int:
     import json
 
-    _, registry, _ = _stores(a, archive=False)
+    registry, _ = _stores(a)
     if a.models_command == "show":
         print(json.dumps(registry.get(a.version).manifest, indent=2))
         return EXIT_OK
@@ -412,7 +414,8 @@ def cmd_models(a: argparse.Namespace) -> int:
 def cmd_forecasts(a: argparse.Namespace) -> int:
     from .asof import as_timestamp
 
-    _, _, archive = _stores(a)
+    _, open_archive = _stores(a)
+    archive = open_archive()
     filters = {"site": a.site, "target": a.target, "model_version": a.model_version,
                "start": as_timestamp(a.start, "UTC", "--start") if a.start else None,
                "end": as_timestamp(a.end, "UTC", "--end") if a.end else None}
