@@ -355,31 +355,37 @@ def cmd_backfill(a: argparse.Namespace, argv: Sequence[str]) -> int:
         raise InputError(f"--chunk must be >= 1 (got {a.chunk})")
     registry, open_archive = _stores(a)
     archive = None
-    bar = tqdm(desc="Backfill", unit="issue", file=sys.stderr, disable=os.environ.get("WQ_NO_PROGRESS") == "1")
+    bar = None  # shown once the inputs are checked, so bad input prints only its error
     run_id: str | None = None
 
     def log(msg: str) -> None:
-        bar.write(f"wq backfill: {msg}", file=sys.stderr)
+        (bar.write if bar is not None else print)(f"wq backfill: {msg}", file=sys.stderr)
 
     def started(total: int, opened) -> str:
-        nonlocal run_id, archive
+        nonlocal run_id, archive, bar
         archive = opened
-        bar.reset(total=total)
+        bar = tqdm(total=total, desc="Backfill", unit="issue", file=sys.stderr,
+                   disable=os.environ.get("WQ_NO_PROGRESS") == "1")
         run_id = archive.start_run("backfill", cfg.command, {"start": a.start, "end": a.end, "every": a.every,
                                                              "retrain_every": a.retrain_every})
         return run_id
 
+    def progress(n: int) -> None:
+        if bar is not None:
+            bar.update(n)
+
     try:
         res = run_backfill(cfg, registry, open_archive, start=a.start, end=a.end, every=a.every,
                            retrain_every=a.retrain_every, model_version=a.model_version, chunk=a.chunk,
-                           workers=min(resolve_jobs(cfg.jobs), cfg.modes + 1), progress=bar.update, log=log,
+                           workers=min(resolve_jobs(cfg.jobs), cfg.modes + 1), progress=progress, log=log,
                            on_start=started)
     except BaseException as exc:
         if run_id is not None:
             archive.finish_run(run_id, "failed", 0, f"{type(exc).__name__}: {exc}")
         raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     archive.finish_run(run_id, "ok", res.rows_written)
     rate = res.written_origins / max(res.seconds, 1e-9)
     print(f"Backfill {a.start} .. {a.end} every {a.every}: {res.issue_times} issue times, {res.origins} forecasts "

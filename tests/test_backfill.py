@@ -1,0 +1,156 @@
+"""Backfill: batched, resumable after SIGKILL, safe with two processes at once (real processes,
+real SQLite, real Keras files)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import TINY
+from wq_pipeline.archive import Archive
+from wq_pipeline.backfill import run_backfill
+from wq_pipeline.errors import InputError
+from wq_pipeline.registry import Registry
+
+WQ = Path(sys.executable).with_name("wq")
+TINY_ARGS = ["--target", "DO_obs", "--freq", "1h", "--modes", str(TINY["modes"]), "--window", str(TINY["window"]),
+             "--decomp-window", str(TINY["decomp_window"]), "--horizon", str(TINY["horizon"]),
+             "--epochs", str(TINY["epochs"]), "--units", str(TINY["units"]), "--seed", str(TINY["seed"]), "--jobs", "1"]
+KEY = ["site", "target", "model_version", "issued_at", "step"]
+
+
+def _wq(*args: str) -> subprocess.Popen:
+    env = dict(os.environ, WQ_NO_PROGRESS="1")
+    return subprocess.Popen([str(WQ), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _rows(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+            return con.execute("SELECT count(*) FROM forecasts").fetchone()[0]
+    except sqlite3.OperationalError:  # schema not created yet
+        return 0
+
+
+def _versions(models: Path) -> int:
+    return len([p for p in models.glob("*") if not p.name.startswith(".")]) if models.exists() else 0
+
+
+def _kill_when(proc: subprocess.Popen, ready, timeout: float = 240) -> None:
+    t0 = time.monotonic()
+    while not ready():
+        assert proc.poll() is None, f"finished before it could be killed: {proc.communicate()[1][-2000:]}"
+        assert time.monotonic() - t0 < timeout, "condition never met"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _table(db: Path) -> pd.DataFrame:
+    return Archive(f"sqlite:///{db}").forecasts().sort_values(KEY).reset_index(drop=True)
+
+
+def test_backfill_killed_twice_with_sigkill_then_resumed_equals_an_uninterrupted_run(sapelo_tiny_csv, tmp_path):
+    span = ["--start", "2012-02-05T00:00", "--end", "2012-02-14T23:00", "--retrain-every", "5d", "--chunk", "8"]
+    args = ["backfill", "--data", str(sapelo_tiny_csv), *TINY_ARGS, *span]
+
+    ref_db, ref_models = tmp_path / "ref.db", tmp_path / "ref-models"
+    ref = _wq(*args, "--database", f"sqlite:///{ref_db}", "--models", str(ref_models))
+    db, models = tmp_path / "wq.db", tmp_path / "models"
+    store = ["--database", f"sqlite:///{db}", "--models", str(models)]
+    # first kill: while the second model version is being trained (the first is registered)
+    _kill_when(_wq(*args, *store), lambda: _versions(models) >= 1)
+    assert _rows(db) == 0 and _versions(models) == 1
+    # second kill: in the middle of storing forecasts
+    _kill_when(_wq(*args, *store), lambda: _rows(db) > 0)
+    partial = _rows(db)
+    out, err = ref.communicate(timeout=600)
+    assert ref.returncode == 0, err[-3000:]
+    expected = _table(ref_db)
+    assert len(expected) == 240 * TINY["horizon"]  # 10 days of hourly issue times, none skipped here
+    assert 0 < partial < len(expected), "the second kill must land mid-way"
+
+    resumed = _wq(*args, *store)
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err[-3000:]
+    assert f"{partial // TINY['horizon']} already stored" in out
+    got = _table(db)
+    pd.testing.assert_frame_equal(got[KEY + ["target_time", "value"]], expected[KEY + ["target_time", "value"]])
+    assert not got.duplicated(KEY).any()
+    assert sorted(got["model_version"].unique()) == sorted(v.version for v in Registry(models).list())
+    assert len(Registry(models).list()) == 2  # the killed training left no half-written version
+    runs = Archive(f"sqlite:///{db}").runs()
+    assert sorted(runs["status"]) == ["ok", "running", "running"]  # the killed runs are visible as such
+
+
+def test_two_concurrent_backfills_over_overlapping_ranges(tiny_model, tmp_path):
+    cfg, root, version = tiny_model
+    reg = tmp_path / "models"
+    shutil.copytree(root, reg)
+    db = tmp_path / "wq.db"
+    common = ["backfill", "--data", str(cfg.data), *TINY_ARGS, "--model-version", version.version, "--chunk", "4",
+              "--database", f"sqlite:///{db}", "--models", str(reg)]
+    a = _wq(*common, "--start", "2012-02-05T00:00", "--end", "2012-02-12T23:00")
+    b = _wq(*common, "--start", "2012-02-09T00:00", "--end", "2012-02-16T23:00")
+    for p in (a, b):
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-3000:]
+    got = _table(db)
+    assert not got.duplicated(KEY).any()
+
+    ref = Archive(f"sqlite:///{tmp_path / 'ref.db'}")
+    res = run_backfill(cfg, Registry(reg), ref, start="2012-02-05T00:00", end="2012-02-16T23:00",
+                       model_version=version.version)
+    expected = ref.forecasts().sort_values(KEY).reset_index(drop=True)
+    assert res.written_origins == 288 and len(expected) == 288 * TINY["horizon"]
+    pd.testing.assert_frame_equal(got[KEY + ["value"]], expected[KEY + ["value"]])
+
+
+def test_backfill_is_batched_resumable_and_counts_what_it_skips(tiny_model, tmp_path):
+    cfg, root, version = tiny_model
+    reg = Registry(tmp_path / "models")
+    shutil.copytree(root, reg.root)
+    archive = Archive(f"sqlite:///{tmp_path / 'wq.db'}")
+    # the tiny file has a two-hour hole on 2012-01-21 (rows 1000-1003 dropped) that QC interpolates:
+    # issue times in it are served from the last real observation before them
+    done = []
+    res = run_backfill(cfg, reg, archive, start="2012-02-02T00:00", end="2012-02-03T23:30", every="30min",
+                       chunk=10, progress=done.append)
+    assert res.issue_times == 96 and res.origins == 48 and res.skipped == 0
+    assert sum(done) == 96 and res.rows_written == 48 * TINY["horizon"]
+    assert res.versions == [version.version] and res.trained == []
+    again = run_backfill(cfg, reg, archive, start="2012-02-02T00:00", end="2012-02-03T23:30", every="30min")
+    assert again.rows_written == 0 and again.already_stored == 48
+    stored = archive.forecasts()
+    assert len(stored) == 48 * TINY["horizon"] and stored["value"].between(0, 25).all()
+    # issue times are the grid hours (half-hour issue times reuse the hour before them)
+    assert (pd.DatetimeIndex(stored["issued_at"]).minute == 0).all()
+
+
+def test_backfill_bad_input_writes_nothing(tiny_model, tmp_path):
+    cfg, root, _ = tiny_model
+    db = tmp_path / "wq.db"
+    with pytest.raises(InputError, match="--end .* is before --start"):
+        run_backfill(cfg, Registry(root), lambda: Archive(f"sqlite:///{db}"), start="2012-02-10", end="2012-02-05")
+    with pytest.raises(InputError, match="past the end of the data"):
+        run_backfill(cfg, Registry(root), lambda: Archive(f"sqlite:///{db}"), start="2012-02-10", end="2013-01-01")
+    with pytest.raises(InputError, match="unknown model version"):
+        run_backfill(cfg, Registry(root), lambda: Archive(f"sqlite:///{db}"), start="2012-02-10", end="2012-02-11",
+                     model_version="nope")
+    with pytest.raises(InputError, match="--every 'soon': not a duration"):
+        run_backfill(cfg, Registry(root), lambda: Archive(f"sqlite:///{db}"), start="2012-02-10", end="2012-02-11",
+                     every="soon")
+    assert not db.exists()
+    np.testing.assert_equal(len(Registry(root).list()), 1)

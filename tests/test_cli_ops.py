@@ -1,0 +1,108 @@
+"""The operational commands as a user types them: wq train / forecast / models / forecasts export,
+settings from flags, environment and a config file, and exit code 2 with nothing written on bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import TINY
+from wq_pipeline.archive import Archive
+from wq_pipeline.cli import main
+from wq_pipeline.settings import load_serve_settings
+
+
+@pytest.fixture()
+def store(tiny_model, tmp_path):
+    """A copy of the tiny registry and a database URL in tmp_path."""
+    cfg, root, version = tiny_model
+    models = tmp_path / "models"
+    shutil.copytree(root, models)
+    return cfg, models, tmp_path / "wq.db", version
+
+
+def _opts(cfg, models: Path, db: Path) -> list[str]:
+    return ["--data", str(cfg.data), "--target", "DO_obs", "--freq", "1h", "--database", f"sqlite:///{db}",
+            "--models", str(models)]
+
+
+def test_forecast_twice_stores_it_once_and_exports_csv_and_parquet(store, capsys, tmp_path):
+    cfg, models, db, version = store
+    for expected in ("Stored 3 new rows", "Stored 0 new rows"):
+        assert main(["forecast", *_opts(cfg, models, db), "--as-of", "2012-02-10T12:00"]) == 0
+        out = capsys.readouterr().out
+        assert expected in out and version.version in out
+    archive = Archive(f"sqlite:///{db}")
+    rows = archive.forecasts()
+    assert len(rows) == TINY["horizon"] and set(rows["model_version"]) == {version.version}
+    assert list(archive.runs()["status"]) == ["ok", "ok"]
+    assert version.version in set(archive.model_versions()["version"])
+
+    db_opt = ["--database", f"sqlite:///{db}"]
+    assert main(["forecasts", "export", *db_opt, "--target", "DO_obs", "--format", "csv", "--out", str(tmp_path / "f.csv")]) == 0
+    assert main(["forecasts", "export", *db_opt, "--format", "parquet", "--out", str(tmp_path / "f.parquet")]) == 0
+    csv, pq = pd.read_csv(tmp_path / "f.csv"), pd.read_parquet(tmp_path / "f.parquet")
+    assert len(csv) == len(pq) == 3
+    pd.testing.assert_series_equal(csv["value"], pq["value"])
+    assert csv["issued_at"].iloc[0] == "2012-02-10T17:00:00+00:00"  # stored in UTC
+
+
+def test_models_list_and_show(store, capsys):
+    cfg, models, db, version = store
+    assert main(["models", "list", "--models", str(models)]) == 0
+    out = capsys.readouterr().out
+    assert version.version in out and "2012-02-01T00:00:00-05:00" in out
+    assert main(["models", "show", version.version, "--models", str(models)]) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    assert manifest["version"] == version.version and manifest["config"]["modes"] == TINY["modes"]
+
+
+def test_settings_come_from_flags_then_environment_then_config_file(tmp_path, monkeypatch):
+    cfg_file = tmp_path / "wq.toml"
+    cfg_file.write_text('[archive]\ndatabase = "sqlite:///arch/wq.db"\nmodels = "reg"\n'
+                        '[schedule]\ntimezone = "America/New_York"\n')
+    s = load_serve_settings(cfg_file)
+    assert s.archive.database == f"sqlite:///{tmp_path / 'arch/wq.db'}"  # relative to the file
+    assert s.archive.models == tmp_path / "reg" and s.schedule.timezone == "America/New_York"
+    monkeypatch.setenv("WQ_DATABASE_URL", "sqlite:////env/wq.db")
+    monkeypatch.setenv("WQ_MODELS_DIR", "/env/models")
+    s = load_serve_settings(cfg_file)
+    assert s.archive.database == "sqlite:////env/wq.db" and s.archive.models == Path("/env/models")
+    s = load_serve_settings(cfg_file, database="sqlite:////flag.db", models=Path("/flag"))
+    assert s.archive.database == "sqlite:////flag.db" and s.archive.models == Path("/flag")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[schedule]\ntimezone = "Mars/Olympus"\n')
+    with pytest.raises(Exception, match="unknown time zone 'Mars/Olympus'"):
+        load_serve_settings(bad)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["forecast", "--model-version", "nope"], "unknown model version 'nope'"),
+    (["forecast", "--as-of", "2011-06-01"], "is before the data of 'DO_obs' start"),
+    (["forecast", "--as-of", "2013-06-01"], "is past the end of the data"),
+    (["forecast", "--as-of", "yesterday-ish"], "not a timestamp"),
+    (["backfill", "--start", "2012-02-10", "--end", "2012-02-05"], "is before --start"),
+    (["backfill", "--start", "2012-02-10", "--end", "2012-02-11", "--every", "0h"], "--every '0h': must be positive"),
+])
+def test_bad_operational_input_exits_2_and_writes_nothing(store, capsys, extra, message):
+    cfg, models, db, _ = store
+    before = sorted(p.name for p in models.iterdir())
+    rc = main([extra[0], *_opts(cfg, models, db), *extra[1:]])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1, err
+    assert not db.exists() and sorted(p.name for p in models.iterdir()) == before
+
+
+def test_database_that_cannot_be_opened_exits_2(store, capsys, tmp_path):
+    cfg, models, _, _ = store
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    rc = main(["forecast", "--data", str(cfg.data), "--target", "DO_obs", "--models", str(models),
+               "--database", f"sqlite:///{blocker}/wq.db"])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"{blocker}/wq.db" in err, err

@@ -1,0 +1,80 @@
+"""Forecasts as of a time: equal to the evaluation's at the same origin, using data up to then only."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import TINY, TINY_TRAIN_AS_OF
+from tests.test_training import _cut_file
+from wq_pipeline.archive import Archive
+from wq_pipeline.backfill import run_backfill
+from wq_pipeline.config import EvaluateConfig
+from wq_pipeline.errors import InputError
+from wq_pipeline.forecasting import issue_forecast
+from wq_pipeline.registry import Registry
+from wq_pipeline.training import register_evaluation
+
+
+def test_stored_forecasts_equal_the_evaluation_at_every_test_origin(tiny_stepwise_run, sapelo_tiny_csv, tmp_path):
+    out, result = tiny_stepwise_run
+    cfg = EvaluateConfig(data=sapelo_tiny_csv, out=out, **TINY)
+    registry = Registry(tmp_path / "models")
+    version = register_evaluation(result, cfg, registry)
+    plan = result.plan
+    assert version.trained_until == plan.times[plan.split.test_start - 1]
+
+    evaluated = pd.read_csv(out / "forecasts.csv")
+    evaluated = evaluated[evaluated["model"] == "decomp_feca_lstm"]
+    evaluated["issued_at"] = pd.to_datetime(evaluated["issued_at"], utc=True)
+
+    # one forecast through the single-forecast path
+    origin = plan.times[plan.split.test[len(plan.split.test) // 2]]
+    one = issue_forecast(cfg, registry, origin)
+    assert one.version == version.version and one.issued_at[0] == origin
+    expected = evaluated[evaluated["issued_at"] == origin].sort_values("step")["forecast"].to_numpy()
+    np.testing.assert_allclose(one.values[0], expected, rtol=0, atol=1e-5)
+
+    # every test origin through the batched backfill path, stored and read back
+    archive = Archive(f"sqlite:///{tmp_path / 'wq.db'}")
+    first, last = plan.times[plan.split.test[0]], plan.times[plan.split.test[-1]]
+    res = run_backfill(cfg, registry, archive, start=first, end=last, every="1h", model_version=version.version)
+    assert res.written_origins == plan.split.test.size and res.skipped == res.issue_times - plan.split.test.size
+    stored = archive.forecasts(site=one.site, target="DO_obs").sort_values(["issued_at", "step"])
+    merged = stored.merge(evaluated, on=["issued_at", "step"], how="inner")
+    assert len(merged) == len(evaluated) == plan.split.test.size * TINY["horizon"]
+    np.testing.assert_allclose(merged["value"], merged["forecast"], rtol=0, atol=1e-5)
+
+
+def test_forecast_as_of_uses_only_observations_up_to_then(tiny_model, sapelo_tiny_csv, tmp_path):
+    cfg, root, version = tiny_model
+    registry = Registry(root)
+    as_of = "2012-02-10T12:00:00-05:00"
+    full = issue_forecast(cfg, registry, as_of)
+    cut = _cut_file(sapelo_tiny_csv, tmp_path / "cut", as_of)
+    known = issue_forecast(cfg.model_copy(update={"data": cut}), registry, None)
+    assert full.issued_at[0] == known.issued_at[0] == pd.Timestamp(as_of)
+    np.testing.assert_array_equal(full.values, known.values)  # later data changes nothing
+    assert full.version == version.version
+    assert list(full.frame()["target_time"]) == [pd.Timestamp(as_of) + pd.Timedelta(hours=h) for h in (1, 2, 3)]
+
+
+def test_forecast_between_observations_is_issued_from_the_last_one(tiny_model):
+    cfg, root, _ = tiny_model
+    # a time between grid steps: the forecast comes from the newest hour at or before it
+    issued = issue_forecast(cfg, Registry(root), "2012-02-10T12:40:00-05:00")
+    assert issued.issued_at[0] == pd.Timestamp("2012-02-10T12:00:00-05:00")
+
+
+def test_no_version_trained_before_as_of_is_a_clear_error(tiny_model, tmp_path):
+    cfg, root, _ = tiny_model
+    with pytest.raises(InputError, match="no model version .* trained on data up to 2012-01-20"):
+        issue_forecast(cfg, Registry(root), "2012-01-20T00:00")
+    reg = tmp_path / "reg"
+    shutil.copytree(root, reg)
+    with pytest.raises(InputError, match="unknown model version 'nope'"):
+        issue_forecast(cfg, Registry(reg), "2012-02-10T00:00", model_version="nope")
+    assert pd.Timestamp(TINY_TRAIN_AS_OF) < pd.Timestamp("2012-02-10T00:00-05:00")
