@@ -26,7 +26,8 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
-	$(PY) -m pytest tests
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
+	WQ_REQUIRE_POSTGRES=1 $(PY) -m pytest tests
 
 # Benchmarks (not run by the tests): each script prints its figures and writes bench/results/<name>.json;
 # report.py then rewrites BENCHMARKS.md. vmdrs-py (optional extra `bench`) is only a comparison point.
@@ -37,6 +38,7 @@ bench: $(STAMP)
 	$(PY) bench/ceemdan_stepwise.py
 	$(PY) bench/training.py
 	$(PY) bench/evaluate_demo.py
+	$(PY) bench/backfill.py
 	$(PY) bench/report.py
 
 clean:
