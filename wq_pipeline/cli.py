@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sv = sub.add_parser("serve", help="serve the scheduled Prefect deployments (long-running)",
                         description="Start the hourly forecast and weekly retrain deployments of every station in "
-                        "the config file with Prefect's serve(); runs until interrupted. Each scheduled run takes "
+                        "the config file with a Prefect runner (flows.deployments.serve_all); runs until interrupted. Each scheduled run takes "
                         "its as-of time from its scheduled start time.")
     _store_args(sv)
     return p

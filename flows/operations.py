@@ -1,0 +1,282 @@
+"""Prefect flows for operations: scheduled forecasts, retraining and backfills.
+
+Thin: each station's work is one library call (:func:`wq_pipeline.forecasting.issue_forecast`,
+:func:`wq_pipeline.training.train_version`, :func:`wq_pipeline.backfill.run_backfill`) plus its
+archive records, run as a Prefect task. ``forecast_flow`` and ``train_flow`` submit one task per
+station, so stations fan out through the flow's task runner (threads by default; ``wq serve``
+sets the configured runner, see :mod:`flows.deployments`).
+
+The as-of time: an explicit ``as_of`` wins; otherwise it is the flow run's *scheduled* start time
+(``prefect.runtime.flow_run.scheduled_start_time``), read when the run starts. A run scheduled
+for 10:00 that starts late still forecasts as of 10:00, and nothing is frozen when the deployment
+is built. Outside a scheduled run (a flow called directly) the scheduled start time is the time
+the run was created.
+
+Failures: tasks retry twice (5 s apart) on errors that may pass (a locked or unreachable
+database, a file being rewritten), never on :class:`~wq_pipeline.errors.InputError` (bad input
+stays bad). Every error is logged to the flow run. One station's failure does not stop the
+others; the flow run fails at the end, naming the stations that failed. Nothing is half-written:
+model versions are renamed into place whole, forecast rows of one call go in one transaction, a
+failed run record is marked ``failed``.
+
+``database`` and ``models`` default to the settings (``wq.toml`` in the working folder,
+``WQ_CONFIG``, then ``WQ_DATABASE_URL`` / ``WQ_MODELS_DIR``), read when the run starts; so do the
+stations when ``stations`` is None.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+from prefect.futures import PrefectFuture, wait
+from prefect.runtime import deployment as runtime_deployment
+from prefect.runtime import flow_run as runtime_flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from wq_pipeline.archive import Archive
+from wq_pipeline.asof import as_timestamp, check_within
+from wq_pipeline.backfill import run_backfill
+from wq_pipeline.config import EvaluateConfig
+from wq_pipeline.errors import InputError
+from wq_pipeline.forecasting import issue_forecast
+from wq_pipeline.pipeline import load_stage
+from wq_pipeline.registry import Registry
+from wq_pipeline.settings import load_serve_settings
+from wq_pipeline.training import train_version
+
+RETRIES = 2
+RETRY_DELAY_S = 5
+DEFAULT_THREADS = 4  # the flows' own task runner; deployments built by flows.deployments override it
+
+
+class StationsFailed(RuntimeError):
+    """Some stations' tasks failed (after retries); the others' results were stored."""
+
+
+def retry_unless_input_error(task: Any, task_run: Any, state: Any) -> bool:
+    """``retry_condition_fn``: retry any failure except bad input (:class:`InputError`)."""
+    try:
+        state.result()
+    except InputError:
+        return False
+    except Exception:  # noqa: BLE001 - anything else may be transient
+        return True
+    return True
+
+
+def _task(name: str):
+    return task(name=name, cache_policy=NO_CACHE, persist_result=False, retries=RETRIES,
+                retry_delay_seconds=RETRY_DELAY_S, retry_condition_fn=retry_unless_input_error)
+
+
+# --------------------------------------------------------------------------- helpers (flow side)
+
+
+def _stores(database: str | None, models: str | None) -> tuple[str, str]:
+    """Archive URL and registry folder: the given ones, else the settings'."""
+    if database and models:
+        return database, str(models)
+    settings = load_serve_settings(None, database, Path(models) if models else None)
+    return settings.archive.database, str(settings.archive.models)
+
+
+def _station_configs(stations: list[dict[str, Any]] | None) -> list[EvaluateConfig]:
+    if stations is None:
+        configs = load_serve_settings(None).stations
+    else:
+        configs = [EvaluateConfig.model_validate(s) for s in stations]
+    if not configs:
+        raise InputError("no stations given (and no [[stations]] in the config file)")
+    return configs
+
+
+def run_as_of(as_of: str | None) -> str:
+    """``as_of`` when given, else the flow run's scheduled start time (ISO 8601 with offset)."""
+    if as_of:
+        return str(as_of)
+    return pd.Timestamp(runtime_flow_run.scheduled_start_time).isoformat()
+
+
+def _command(kind: str) -> str:
+    """What the archive's run record names as the command: the flow run and its deployment."""
+    where = runtime_deployment.name or runtime_flow_run.flow_name
+    return f"prefect flow run {runtime_flow_run.name} ({where}): {kind}"
+
+
+def _runner_name() -> str:
+    """The task runner this flow run fans out with (logged, so an operator sees what ran)."""
+    ctx = FlowRunContext.get()
+    return type(ctx.task_runner).__name__ if ctx and ctx.task_runner else "no task runner"
+
+
+def _label(cfg: EvaluateConfig) -> str:
+    return f"{cfg.site or Path(cfg.data).stem}-{cfg.target}"
+
+
+def _collect(futures: list[PrefectFuture], configs: list[EvaluateConfig], what: str) -> list[dict[str, Any]]:
+    """Results of all stations; raises :class:`StationsFailed` after all finished if any failed."""
+    logger = get_run_logger()
+    wait(futures)
+    results, failed = [], []
+    for fut, cfg in zip(futures, configs):
+        if fut.state.is_completed():
+            results.append(fut.result())
+        else:
+            exc = fut.result(raise_on_failure=False)
+            failed.append(f"{_label(cfg)}: {type(exc).__name__}: {exc}")
+    for line in failed:
+        logger.error("%s failed for %s", what, line)
+    if failed:
+        raise StationsFailed(f"{what} failed for {len(failed)} of {len(configs)} station(s): " + "; ".join(failed))
+    return results
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+@_task("forecast-station")
+def forecast_station(station: dict[str, Any], as_of: str, database: str, models: str,
+                     command: str = "prefect") -> dict[str, Any]:
+    """Issue one station's forecast as of ``as_of`` and store it (idempotent)."""
+    logger = get_run_logger()
+    cfg = EvaluateConfig.model_validate(station)
+    registry = Registry(Path(models))
+    try:
+        issued = issue_forecast(cfg, registry, as_of)
+        with Archive(database) as archive:
+            archive.register_model_version(registry.get(issued.version).manifest)
+            run_id = archive.start_run("forecast", command, {"as_of": as_of, "version": issued.version,
+                                                             "data": str(cfg.data), "target": cfg.target})
+            try:
+                written = archive.write_forecasts(issued.frame(), run_id)
+            except BaseException as exc:
+                archive.finish_run(run_id, "failed", 0, f"{type(exc).__name__}: {exc}")
+                raise
+            archive.finish_run(run_id, "ok", written)
+    except Exception as exc:
+        logger.error("forecast of %s as of %s failed: %s: %s", _label(cfg), as_of, type(exc).__name__, exc)
+        raise
+    issued_at = issued.issued_at[0].isoformat()
+    logger.info("%s at %s as of %s: issued at %s by %s, %d new rows", cfg.target, issued.site, as_of, issued_at,
+                issued.version, written)
+    return {"site": issued.site, "target": issued.target, "version": issued.version, "as_of": as_of,
+            "issued_at": issued_at, "rows_written": written, "run_id": run_id}
+
+
+@_task("train-station")
+def train_station(station: dict[str, Any], as_of: str, database: str, models: str,
+                  command: str = "prefect") -> dict[str, Any]:
+    """Train (or find, when already trained) the model version on the data known at ``as_of``
+    and record it in the archive. One training process: the fan-out is across stations."""
+    logger = get_run_logger()
+    cfg = EvaluateConfig.model_validate(station)
+    try:
+        data = load_stage(cfg)
+        when = as_timestamp(as_of, data.values.index.tz, "as_of")
+        check_within(data, when, "as_of")
+        with Archive(database) as archive:  # inputs checked: a bad URL still fails before training
+            version, trained = train_version(cfg, Registry(Path(models)), as_of=when, station=data, workers=1)
+            archive.register_model_version(version.manifest)
+            run_id = archive.start_run("train", command, {"as_of": as_of, "version": version.version,
+                                                          "trained": trained, "data": str(cfg.data),
+                                                          "target": cfg.target})
+            archive.finish_run(run_id, "ok", 0)
+    except Exception as exc:
+        logger.error("training %s as of %s failed: %s: %s", _label(cfg), as_of, type(exc).__name__, exc)
+        raise
+    m = version.manifest
+    logger.info("%s model version %s (trained on %s .. %s)", "registered" if trained else "already registered",
+                version.version, m["training_period"]["start"], m["training_period"]["end"])
+    return {"site": version.site, "target": version.target, "version": version.version, "as_of": as_of,
+            "trained": trained, "trained_until": m["training_period"]["end"], "validation": m.get("validation"),
+            "run_id": run_id}
+
+
+@_task("backfill-station")
+def backfill_station(station: dict[str, Any], start: str, end: str, every: str, retrain_every: str | None,
+                     model_version: str | None, database: str, models: str, command: str = "prefect") -> dict[str, Any]:
+    """Backfill one station (resumable: a retry continues where the failed attempt stopped). The
+    archive is opened only once the library has checked the inputs."""
+    logger = get_run_logger()
+    cfg = EvaluateConfig.model_validate(station)
+    archive: Archive | None = None
+    run_id: str | None = None
+
+    def started(n: int, opened: Archive) -> str:
+        nonlocal run_id, archive
+        archive = opened
+        logger.info("backfill %s .. %s every %s: %d issue times", start, end, every, n)
+        run_id = archive.start_run("backfill", command, {"start": start, "end": end, "every": every,
+                                                         "retrain_every": retrain_every, "data": str(cfg.data),
+                                                         "target": cfg.target})
+        return run_id
+
+    try:
+        res = run_backfill(cfg, Registry(Path(models)), lambda: Archive(database), start=start, end=end,
+                           every=every, retrain_every=retrain_every, model_version=model_version, workers=1,
+                           on_start=started, log=logger.info)
+        archive.finish_run(run_id, "ok", res.rows_written)
+    except BaseException as exc:
+        logger.error("backfill of %s failed: %s: %s", _label(cfg), type(exc).__name__, exc)
+        if run_id is not None:
+            archive.finish_run(run_id, "failed", 0, f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if archive is not None:
+            archive.close()
+    logger.info("backfill: %d forecasts (%d already stored, %d new), %d rows written, %d issue times without a "
+                "usable observation; versions %s", res.origins, res.already_stored, res.written_origins,
+                res.rows_written, res.skipped, ", ".join(res.versions))
+    return {**dataclasses.asdict(res), "run_id": run_id}
+
+
+# --------------------------------------------------------------------------- flows
+
+
+@flow(name="wq-forecast", task_runner=ThreadPoolTaskRunner(max_workers=DEFAULT_THREADS))
+def forecast_flow(stations: list[dict[str, Any]] | None = None, as_of: str | None = None,
+                  database: str | None = None, models: str | None = None) -> list[dict[str, Any]]:
+    """Issue and store every station's forecast as of ``as_of`` (default: this run's scheduled
+    start time). Returns one summary per station: site, target, version, issued_at, rows_written."""
+    configs = _station_configs(stations)
+    when = run_as_of(as_of)
+    db, reg = _stores(database, models)
+    get_run_logger().info("forecast as of %s for %d station(s) on %s", when, len(configs), _runner_name())
+    command = _command("forecast")
+    futures = [forecast_station.with_options(task_run_name=f"forecast-{_label(c)}")
+               .submit(c.model_dump(mode="json"), when, db, reg, command) for c in configs]
+    return _collect(futures, configs, "forecast")
+
+
+@flow(name="wq-train", task_runner=ThreadPoolTaskRunner(max_workers=DEFAULT_THREADS))
+def train_flow(stations: list[dict[str, Any]] | None = None, as_of: str | None = None,
+               database: str | None = None, models: str | None = None) -> list[dict[str, Any]]:
+    """Train every station's model version on the data known at ``as_of`` (default: this run's
+    scheduled start time) and record it. Idempotent: an existing version is found, not retrained."""
+    configs = _station_configs(stations)
+    when = run_as_of(as_of)
+    db, reg = _stores(database, models)
+    get_run_logger().info("training as of %s for %d station(s) on %s", when, len(configs), _runner_name())
+    command = _command("train")
+    futures = [train_station.with_options(task_run_name=f"train-{_label(c)}")
+               .submit(c.model_dump(mode="json"), when, db, reg, command) for c in configs]
+    return _collect(futures, configs, "training")
+
+
+@flow(name="wq-backfill")
+def backfill_flow(station: dict[str, Any], start: str, end: str, every: str = "1h", retrain_every: str | None = None,
+                  model_version: str | None = None, database: str | None = None,
+                  models: str | None = None) -> dict[str, Any]:
+    """Store the forecasts one station would have issued from ``start`` to ``end`` every
+    ``every`` (optionally retraining every ``retrain_every``). Returns the backfill's counts."""
+    cfg = EvaluateConfig.model_validate(station)
+    db, reg = _stores(database, models)
+    return backfill_station.with_options(task_run_name=f"backfill-{_label(cfg)}")(
+        cfg.model_dump(mode="json"), start, end, every, retrain_every, model_version, db, reg,
+        _command("backfill"))
