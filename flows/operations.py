@@ -40,15 +40,11 @@ from prefect.runtime import flow_run as runtime_flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from wq_pipeline.archive import Archive
-from wq_pipeline.asof import as_timestamp, check_within
-from wq_pipeline.backfill import run_backfill
 from wq_pipeline.config import EvaluateConfig
 from wq_pipeline.errors import InputError
-from wq_pipeline.forecasting import issue_forecast
-from wq_pipeline.pipeline import load_stage
+from wq_pipeline.jobs import backfill_job, forecast_job, train_job
 from wq_pipeline.registry import Registry
 from wq_pipeline.settings import load_serve_settings
-from wq_pipeline.training import train_version
 
 RETRIES = 2
 RETRY_DELAY_S = 5
@@ -146,19 +142,9 @@ def forecast_station(station: dict[str, Any], as_of: str, database: str, models:
     """Issue one station's forecast as of ``as_of`` and store it (idempotent)."""
     logger = get_run_logger()
     cfg = EvaluateConfig.model_validate(station)
-    registry = Registry(Path(models))
     try:
-        issued = issue_forecast(cfg, registry, as_of)
-        with Archive(database) as archive:
-            archive.register_model_version(registry.get(issued.version).manifest)
-            run_id = archive.start_run("forecast", command, {"as_of": as_of, "version": issued.version,
-                                                             "data": str(cfg.data), "target": cfg.target})
-            try:
-                written = archive.write_forecasts(issued.frame(), run_id)
-            except BaseException as exc:
-                archive.finish_run(run_id, "failed", 0, f"{type(exc).__name__}: {exc}")
-                raise
-            archive.finish_run(run_id, "ok", written)
+        issued, written, run_id = forecast_job(cfg, Registry(Path(models)), lambda: Archive(database), as_of=as_of,
+                                               model_version=None, command=command)
     except Exception as exc:
         logger.error("forecast of %s as of %s failed: %s: %s", _label(cfg), as_of, type(exc).__name__, exc)
         raise
@@ -177,16 +163,8 @@ def train_station(station: dict[str, Any], as_of: str, database: str, models: st
     logger = get_run_logger()
     cfg = EvaluateConfig.model_validate(station)
     try:
-        data = load_stage(cfg)
-        when = as_timestamp(as_of, data.values.index.tz, "as_of")
-        check_within(data, when, "as_of")
-        with Archive(database) as archive:  # inputs checked: a bad URL still fails before training
-            version, trained = train_version(cfg, Registry(Path(models)), as_of=when, station=data, workers=1)
-            archive.register_model_version(version.manifest)
-            run_id = archive.start_run("train", command, {"as_of": as_of, "version": version.version,
-                                                          "trained": trained, "data": str(cfg.data),
-                                                          "target": cfg.target})
-            archive.finish_run(run_id, "ok", 0)
+        version, trained, run_id = train_job(cfg, Registry(Path(models)), lambda: Archive(database), as_of=as_of,
+                                             command=command, workers=1)
     except Exception as exc:
         logger.error("training %s as of %s failed: %s: %s", _label(cfg), as_of, type(exc).__name__, exc)
         raise
@@ -205,35 +183,32 @@ def backfill_station(station: dict[str, Any], start: str, end: str, every: str, 
     archive is opened only once the library has checked the inputs."""
     logger = get_run_logger()
     cfg = EvaluateConfig.model_validate(station)
-    archive: Archive | None = None
-    run_id: str | None = None
-
-    def started(n: int, opened: Archive) -> str:
-        nonlocal run_id, archive
-        archive = opened
-        logger.info("backfill %s .. %s every %s: %d issue times", start, end, every, n)
-        run_id = archive.start_run("backfill", command, {"start": start, "end": end, "every": every,
-                                                         "retrain_every": retrain_every, "data": str(cfg.data),
-                                                         "target": cfg.target})
-        return run_id
-
     try:
-        res = run_backfill(cfg, Registry(Path(models)), lambda: Archive(database), start=start, end=end,
-                           every=every, retrain_every=retrain_every, model_version=model_version, workers=1,
-                           on_start=started, log=logger.info)
-        archive.finish_run(run_id, "ok", res.rows_written)
+        res, run_id = backfill_job(
+            cfg, Registry(Path(models)), lambda: Archive(database), start=start, end=end, every=every,
+            retrain_every=retrain_every, model_version=model_version, workers=1, command=command,
+            on_start=lambda n: logger.info("backfill %s .. %s every %s: %d issue times", start, end, every, n),
+            log=logger.info)
     except BaseException as exc:
         logger.error("backfill of %s failed: %s: %s", _label(cfg), type(exc).__name__, exc)
-        if run_id is not None:
-            archive.finish_run(run_id, "failed", 0, f"{type(exc).__name__}: {exc}")
         raise
-    finally:
-        if archive is not None:
-            archive.close()
     logger.info("backfill: %d forecasts (%d already stored, %d new), %d rows written, %d issue times without a "
                 "usable observation; versions %s", res.origins, res.already_stored, res.written_origins,
                 res.rows_written, res.skipped, ", ".join(res.versions))
     return {**dataclasses.asdict(res), "run_id": run_id}
+
+
+def _fan_out(kind: str, station_task: Any, stations: list[dict[str, Any]] | None, as_of: str | None,
+             database: str | None, models: str | None) -> list[dict[str, Any]]:
+    """Submit ``station_task`` once per station through the flow's task runner and collect."""
+    configs = _station_configs(stations)
+    when = run_as_of(as_of)
+    db, reg = _stores(database, models)
+    get_run_logger().info("%s as of %s for %d station(s) on %s", kind, when, len(configs), _runner_name())
+    command = _command(kind)
+    futures = [station_task.with_options(task_run_name=f"{kind}-{_label(c)}")
+               .submit(c.model_dump(mode="json"), when, db, reg, command) for c in configs]
+    return _collect(futures, configs, kind)
 
 
 # --------------------------------------------------------------------------- flows
@@ -244,14 +219,7 @@ def forecast_flow(stations: list[dict[str, Any]] | None = None, as_of: str | Non
                   database: str | None = None, models: str | None = None) -> list[dict[str, Any]]:
     """Issue and store every station's forecast as of ``as_of`` (default: this run's scheduled
     start time). Returns one summary per station: site, target, version, issued_at, rows_written."""
-    configs = _station_configs(stations)
-    when = run_as_of(as_of)
-    db, reg = _stores(database, models)
-    get_run_logger().info("forecast as of %s for %d station(s) on %s", when, len(configs), _runner_name())
-    command = _command("forecast")
-    futures = [forecast_station.with_options(task_run_name=f"forecast-{_label(c)}")
-               .submit(c.model_dump(mode="json"), when, db, reg, command) for c in configs]
-    return _collect(futures, configs, "forecast")
+    return _fan_out("forecast", forecast_station, stations, as_of, database, models)
 
 
 @flow(name="wq-train", task_runner=ThreadPoolTaskRunner(max_workers=DEFAULT_THREADS))
@@ -259,14 +227,7 @@ def train_flow(stations: list[dict[str, Any]] | None = None, as_of: str | None =
                database: str | None = None, models: str | None = None) -> list[dict[str, Any]]:
     """Train every station's model version on the data known at ``as_of`` (default: this run's
     scheduled start time) and record it. Idempotent: an existing version is found, not retrained."""
-    configs = _station_configs(stations)
-    when = run_as_of(as_of)
-    db, reg = _stores(database, models)
-    get_run_logger().info("training as of %s for %d station(s) on %s", when, len(configs), _runner_name())
-    command = _command("train")
-    futures = [train_station.with_options(task_run_name=f"train-{_label(c)}")
-               .submit(c.model_dump(mode="json"), when, db, reg, command) for c in configs]
-    return _collect(futures, configs, "training")
+    return _fan_out("train", train_station, stations, as_of, database, models)
 
 
 @flow(name="wq-backfill")

@@ -49,6 +49,9 @@ def _data_args(parser: argparse.ArgumentParser) -> None:
 def _model_args(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     d = EvaluateConfig.model_fields
     m = parser.add_argument_group("decomposition and model")
+    m.add_argument("--val-fraction", type=float, default=d["val_fraction"].default,
+                   help="fraction of the period before the test period (evaluate) or of the training data "
+                   "(train, backfill) used for early stopping")
     m.add_argument("--method", choices=METHODS, default=d["method"].default, help="decomposition method")
     m.add_argument("--modes", type=int, default=d["modes"].default,
                    help="number of modes K (1-32); a residual component is added, so K+1 component models")
@@ -99,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "global: LEAKY, decomposes the whole series first (only to reproduce published numbers); "
                    "both: run each into DIR/stepwise and DIR/global and write DIR/comparison.json")
     m.add_argument("--test-fraction", type=float, default=d["test_fraction"].default,
-                   help="last fraction of the period used for testing (validation is the 0.1 before it)")
+                   help="last fraction of the period used for testing (validation, --val-fraction, is before it)")
     m.add_argument("--seasonal-period", type=int, help="season of the seasonal-naive baseline in steps (default: detected on training data)")
     e.add_argument("--out", type=Path, default=d["out"].default, help="output folder")
     e.add_argument("--no-flow", action="store_true",
@@ -122,9 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "(a folder in --models with a manifest). The same data and options give the same version "
                        "id, so rerunning does not train twice.")
     _data_args(t)
-    mt = _model_args(t)
-    mt.add_argument("--val-fraction", type=float, default=d["val_fraction"].default,
-                    help="last fraction of the training period used for early stopping")
+    _model_args(t)
     t.add_argument("--as-of", metavar="TIME", help="train on observations up to TIME (ISO 8601; default: all data)")
     _store_args(t)
 
@@ -142,9 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "forecast as of that time, optionally retraining every --retrain-every on the data known "
                        "then. Resumable: a rerun skips stored forecasts; an interrupted run loses nothing.")
     _data_args(b)
-    mb = _model_args(b)
-    mb.add_argument("--val-fraction", type=float, default=d["val_fraction"].default,
-                    help="last fraction of each training period used for early stopping")
+    _model_args(b)
     b.add_argument("--start", required=True, metavar="TIME", help="first issue time (ISO 8601)")
     b.add_argument("--end", required=True, metavar="TIME", help="last issue time (ISO 8601)")
     b.add_argument("--every", default="1h", metavar="DURATION", help="issue cadence (pandas duration: 1h, 30min, 1d)")
@@ -276,6 +275,16 @@ def _stores(a: argparse.Namespace):
     return Registry(settings.archive.models), lambda: Archive(settings.archive.database)
 
 
+def _shown_url(a: argparse.Namespace) -> str:
+    """The archive URL of this command, password hidden."""
+    from sqlalchemy.engine import make_url
+
+    from .settings import load_serve_settings
+
+    url = load_serve_settings(getattr(a, "config", None), getattr(a, "database", None)).archive.database
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def _fmt_metrics(m: dict) -> str:
     def f(key: str) -> str:
         v = m.get(key)
@@ -286,25 +295,13 @@ def _fmt_metrics(m: dict) -> str:
 
 def cmd_train(a: argparse.Namespace, argv: Sequence[str]) -> int:
     cfg = _config_from_args(a, argv)
-    from .asof import as_timestamp
-    from .pipeline import load_stage
-    from .training import train_version
+    from .jobs import train_job
     from .workers import resolve_jobs
 
     registry, open_archive = _stores(a)
-    station = load_stage(cfg)
-    as_of = None
-    if a.as_of:
-        from .asof import check_within
-
-        as_of = as_timestamp(a.as_of, station.values.index.tz, "--as-of")
-        check_within(station, as_of, "--as-of")
     print(f"Training {cfg.method} K={cfg.modes}: {cfg.modes + 1} networks ...", file=sys.stderr)
-    archive = open_archive()  # inputs checked: a bad URL still fails before training
-    version, trained = train_version(cfg, registry, as_of=as_of, station=station, workers=min(resolve_jobs(cfg.jobs), cfg.modes + 1))
-    archive.register_model_version(version.manifest)
-    run_id = archive.start_run("train", cfg.command, {"version": version.version, "as_of": str(as_of)})
-    archive.finish_run(run_id, "ok", 0)
+    version, trained, _ = train_job(cfg, registry, open_archive, as_of=a.as_of, command=cfg.command,
+                                    workers=min(resolve_jobs(cfg.jobs), cfg.modes + 1))
     m = version.manifest
     print(f"{'Registered' if trained else 'Already registered'} model version {version.version}")
     print(f"  trained on {m['training_period']['start']} .. {m['training_period']['end']} "
@@ -316,77 +313,49 @@ def cmd_train(a: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def cmd_forecast(a: argparse.Namespace, argv: Sequence[str]) -> int:
     cfg = _config_from_args(a, argv)
-    from .forecasting import issue_forecast
+    from .jobs import forecast_job
 
     registry, open_archive = _stores(a)
-    issued = issue_forecast(cfg, registry, a.as_of, a.model_version)
+    issued, written, _ = forecast_job(cfg, registry, open_archive, as_of=a.as_of, model_version=a.model_version,
+                                      command=cfg.command)
     frame = issued.frame()
-    archive = open_archive()
-    archive.register_model_version(registry.get(issued.version).manifest)
-    run_id = archive.start_run("forecast", cfg.command, {"as_of": a.as_of, "version": issued.version})
-    written = archive.write_forecasts(frame, run_id)
-    archive.finish_run(run_id, "ok", written)
     print(f"Forecast of {issued.target} at {issued.site}, issued at {issued.issued_at[0].isoformat()} "
           f"by model version {issued.version}:")
     for t, v in zip(frame["target_time"], frame["value"]):
-        print(f"  {pd_iso(t)}  {v:.4f}")
-    print(f"Stored {written} new rows in {_masked(archive.url)}" + ("" if written else " (already stored)"))
+        print(f"  {t.isoformat()}  {v:.4f}")
+    print(f"Stored {written} new rows in {_shown_url(a)}" + ("" if written else " (already stored)"))
     return EXIT_OK
 
-
-def _masked(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
-
-def pd_iso(t) -> str:
-    return t.isoformat() if hasattr(t, "isoformat") else str(t)
 
 
 def cmd_backfill(a: argparse.Namespace, argv: Sequence[str]) -> int:
     cfg = _config_from_args(a, argv)
     from tqdm.auto import tqdm
 
-    from .backfill import run_backfill
+    from .jobs import backfill_job
     from .workers import resolve_jobs
 
     if a.chunk < 1:
         raise InputError(f"--chunk must be >= 1 (got {a.chunk})")
     registry, open_archive = _stores(a)
-    archive = None
     bar = None  # shown once the inputs are checked, so bad input prints only its error
-    run_id: str | None = None
 
     def log(msg: str) -> None:
         (bar.write if bar is not None else print)(f"wq backfill: {msg}", file=sys.stderr)
 
-    def started(total: int, opened) -> str:
-        nonlocal run_id, archive, bar
-        archive = opened
+    def started(total: int) -> None:
+        nonlocal bar
         bar = tqdm(total=total, desc="Backfill", unit="issue", file=sys.stderr,
                    disable=os.environ.get("WQ_NO_PROGRESS") == "1")
-        run_id = archive.start_run("backfill", cfg.command, {"start": a.start, "end": a.end, "every": a.every,
-                                                             "retrain_every": a.retrain_every})
-        return run_id
-
-    def progress(n: int) -> None:
-        if bar is not None:
-            bar.update(n)
 
     try:
-        res = run_backfill(cfg, registry, open_archive, start=a.start, end=a.end, every=a.every,
-                           retrain_every=a.retrain_every, model_version=a.model_version, chunk=a.chunk,
-                           workers=min(resolve_jobs(cfg.jobs), cfg.modes + 1), progress=progress, log=log,
-                           on_start=started)
-    except BaseException as exc:
-        if run_id is not None:
-            archive.finish_run(run_id, "failed", 0, f"{type(exc).__name__}: {exc}")
-        raise
+        res, _ = backfill_job(cfg, registry, open_archive, start=a.start, end=a.end, every=a.every,
+                              retrain_every=a.retrain_every, model_version=a.model_version, chunk=a.chunk,
+                              workers=min(resolve_jobs(cfg.jobs), cfg.modes + 1), command=cfg.command,
+                              on_start=started, progress=lambda n: bar.update(n) if bar is not None else None, log=log)
     finally:
         if bar is not None:
             bar.close()
-    archive.finish_run(run_id, "ok", res.rows_written)
     rate = res.written_origins / max(res.seconds, 1e-9)
     print(f"Backfill {a.start} .. {a.end} every {a.every}: {res.issue_times} issue times, {res.origins} forecasts "
           f"({res.already_stored} already stored, {res.written_origins} new, {res.skipped} issue times without a "

@@ -18,7 +18,8 @@ from .asof import as_timestamp, check_within, origin_ok, origin_positions, site_
 from .config import EvaluateConfig
 from .decompose import make_decomposer
 from .errors import InputError
-from .pipeline import load_stage, network_forecast
+from .models.train import compiled_predict
+from .pipeline import load_stage
 from .protocol import stepwise_decompose
 from .qc import StationSeries
 from .registry import LoadedModel, ModelVersion, Registry
@@ -83,7 +84,8 @@ def forecast_origins(values: np.ndarray, origins: np.ndarray, loaded: LoadedMode
     seconds = time.perf_counter() - t0
     total = np.zeros((origins.size, cfg.horizon))
     for k, (_, model, scaler) in enumerate(loaded.networks):
-        total += network_forecast(model, scaler, samples.tails[:, k, :][:, :, None])
+        X = scaler.transform(samples.tails[:, k, :][:, :, None]).astype("float32")
+        total += scaler.inverse(compiled_predict(model, X))
     return total, seconds
 
 

@@ -146,7 +146,7 @@ def test_train_flow_registers_a_version_once(stores):
     assert versions["target"].iloc[0] == "Temp"
     train_runs = runs[runs["kind"] == "train"]
     assert len(train_runs) == 2 and set(train_runs["status"]) == {"ok"}
-    assert [p["trained"] for p in train_runs["params"]] == [True, False]
+    assert list(train_runs["message"]) == [f"trained {row['version']}", f"already registered {row['version']}"]
 
 
 def test_scheduled_runs_forecast_as_of_their_scheduled_time_unless_told(stores):

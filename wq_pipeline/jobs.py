@@ -1,0 +1,118 @@
+"""The operational jobs as the CLI and the Prefect flows run them: the library call plus its
+records in the forecast archive (a ``runs`` row per job, the model version's manifest, the rows).
+
+Every job checks its inputs before it opens the archive (``open_archive`` is a callable), so bad
+input writes nothing, not even an empty database. A job that fails after its run was recorded
+leaves that run marked ``failed`` with the error; a job killed outright leaves it ``running``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from .archive import Archive
+from .asof import as_timestamp, check_within
+from .backfill import BackfillResult, run_backfill
+from .config import EvaluateConfig
+from .forecasting import Issued, issue_forecast
+from .pipeline import load_stage
+from .registry import ModelVersion, Registry
+from .training import train_version
+
+OpenArchive = Callable[[], Archive]
+
+
+@dataclass
+class RunRecord:
+    """The archive run a job writes under; set ``rows`` (and a ``message`` saying what it did)
+    before the job ends."""
+
+    run_id: str
+    rows: int = 0
+    message: str | None = None
+
+
+@contextmanager
+def recorded_run(archive: Archive, kind: str, command: str, params: dict[str, Any]) -> Iterator[RunRecord]:
+    """Record a job in ``runs``: ``running`` now, then ``ok`` with its row count, or ``failed``
+    with the error (which is re-raised)."""
+    record = RunRecord(archive.start_run(kind, command, params))
+    try:
+        yield record
+    except BaseException as exc:
+        archive.finish_run(record.run_id, "failed", record.rows, f"{type(exc).__name__}: {exc}")
+        raise
+    archive.finish_run(record.run_id, "ok", record.rows, record.message)
+
+
+def train_job(cfg: EvaluateConfig, registry: Registry, open_archive: OpenArchive, *, as_of: str | None,
+              command: str, workers: int = 1) -> tuple[ModelVersion, bool, str]:
+    """Train (or find) the version on the data known at ``as_of`` and record it:
+    ``(version, trained, run_id)``."""
+    station = load_stage(cfg)
+    when = None
+    if as_of:
+        when = as_timestamp(as_of, station.values.index.tz, "--as-of")
+        check_within(station, when, "--as-of")
+    archive = open_archive()  # inputs checked: a bad URL still fails before training
+    params = {"as_of": str(as_of), "data": str(cfg.data), "target": cfg.target}
+    with recorded_run(archive, "train", command, params) as run:
+        version, trained = train_version(cfg, registry, as_of=when, station=station, workers=workers)
+        archive.register_model_version(version.manifest)
+        run.message = f"{'trained' if trained else 'already registered'} {version.version}"
+    return version, trained, run.run_id
+
+
+def forecast_job(cfg: EvaluateConfig, registry: Registry, open_archive: OpenArchive, *,
+                 as_of: str | pd.Timestamp | None, model_version: str | None, command: str) -> tuple[Issued, int, str]:
+    """Issue the forecast as of ``as_of`` and store it (idempotent): ``(forecast, new rows, run_id)``."""
+    issued = issue_forecast(cfg, registry, as_of, model_version)
+    archive = open_archive()
+    archive.register_model_version(registry.get(issued.version).manifest)
+    params = {"as_of": str(as_of), "version": issued.version, "data": str(cfg.data), "target": cfg.target}
+    with recorded_run(archive, "forecast", command, params) as run:
+        run.rows = archive.write_forecasts(issued.frame(), run.run_id)
+        run.message = f"issued at {issued.issued_at[0].isoformat()} by {issued.version}"
+    return issued, run.rows, run.run_id
+
+
+def backfill_job(cfg: EvaluateConfig, registry: Registry, open_archive: OpenArchive, *, start: str, end: str,
+                 every: str = "1h", retrain_every: str | None = None, model_version: str | None = None,
+                 chunk: int = 96, workers: int = 1, command: str = "",
+                 on_start: Callable[[int], None] | None = None, progress: Callable[[int], None] | None = None,
+                 log: Callable[[str], None] | None = None) -> tuple[BackfillResult, str]:
+    """:func:`~wq_pipeline.backfill.run_backfill` recorded as one run: ``(result, run_id)``.
+    ``on_start(n_issue_times)`` is called once the inputs are checked."""
+    archive: Archive | None = None
+    context: Any = None
+    record: RunRecord | None = None
+
+    def started(total: int, opened: Archive) -> str:
+        nonlocal archive, context, record
+        archive = opened
+        context = recorded_run(archive, "backfill", command, {"start": str(start), "end": str(end), "every": every,
+                                                              "retrain_every": retrain_every, "data": str(cfg.data),
+                                                              "target": cfg.target})
+        record = context.__enter__()
+        if on_start:
+            on_start(total)
+        return record.run_id
+
+    try:
+        res = run_backfill(cfg, registry, open_archive, start=start, end=end, every=every,
+                           retrain_every=retrain_every, model_version=model_version, chunk=chunk, workers=workers,
+                           on_start=started, progress=progress, log=log)
+    except BaseException as exc:
+        if context is not None:
+            context.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    record.rows = res.rows_written
+    record.message = (f"{res.written_origins} new forecasts, {res.already_stored} already stored, {res.skipped} "
+                      f"issue times without a usable observation; versions {', '.join(res.versions)}")
+    context.__exit__(None, None, None)
+    return res, record.run_id
