@@ -106,3 +106,27 @@ def test_database_that_cannot_be_opened_exits_2(store, capsys, tmp_path):
                "--database", f"sqlite:///{blocker}/wq.db"])
     err = capsys.readouterr().err
     assert rc == 2 and f"{blocker}/wq.db" in err, err
+
+
+def test_serve_without_stations_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no wq.toml here
+    cfg = tmp_path / "empty.toml"
+    cfg.write_text('[schedule]\nforecast_cron = "15 * * * *"\n')
+    assert main(["serve", "--config", str(cfg)]) == 2
+    assert "no [[stations]]" in capsys.readouterr().err
+    assert main(["serve", "--config", str(tmp_path / "missing.toml")]) == 2
+    assert "missing.toml: file not found" in capsys.readouterr().err
+    cfg.write_text('[schedule]\nforecast_cron = "every hour"\n')
+    assert main(["serve", "--config", str(cfg)]) == 2
+    assert "not a five-field cron expression" in capsys.readouterr().err
+
+
+def test_help_lists_the_operational_commands(capsys):
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    for command in ("evaluate", "train", "forecast", "backfill", "models", "forecasts", "serve"):
+        assert command in text
+    assert main(["backfill", "--help"]) == 0
+    text = capsys.readouterr().out
+    for option in ("--start", "--end", "--every", "--retrain-every", "--database", "--models", "--config", "--chunk"):
+        assert option in text
