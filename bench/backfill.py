@@ -7,7 +7,9 @@ Three commands, each a real ``wq`` process on a fresh SQLite archive in a tempor
    its own: training is not part of the backfill target);
 2. ``wq backfill`` over the month: wall time of the command (Python and TensorFlow start-up
    included), forecasts per second, and the decomposition's share of the backfill's own time;
-3. the same ``wq backfill`` again: a resumed run with nothing left to do (skips all 720).
+3. the same ``wq backfill`` again: a resumed run with nothing left to do (skips all 720);
+4. one ``wq forecast --as-of 2012-10-31T00:00``: what a cron job issuing one forecast costs,
+   start-up included.
 
 The figures of the backfill itself come from the command's summary line.
 """
@@ -64,6 +66,9 @@ def main() -> None:
                            "already_stored": int(g[2]), "new": int(g[3]), "skipped": int(g[4]),
                            "rows_written": int(g[5]), "backfill_s": g[6], "forecasts_per_s_in_run": g[7],
                            "decompose_s": g[8], "training_s": g[9]}
+        print("one forecast as of 2012-10-31T00:00", flush=True)
+        forecast_s, out = _run([wq, "forecast", *DEMO[:6], "--as-of", "2012-10-31T00:00", *store])
+        print(out, flush=True)
     b = runs["backfill"]
     figures = {
         "issue_times": b["issue_times"],
@@ -76,6 +81,7 @@ def main() -> None:
         "startup_and_load_s": round(b["wall_s"] - b["backfill_s"], 2),
         "resume_wall_s": runs["resume"]["wall_s"],
         "resume_already_stored": runs["resume"]["already_stored"],
+        "one_forecast_wall_s": round(forecast_s, 2),
         "runs": runs,
     }
     targets = [C.target("720 hourly issue times, wall time of wq backfill", b["wall_s"], 120, higher_is_better=False,
