@@ -27,7 +27,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
-	WQ_REQUIRE_POSTGRES=1 $(PY) -m pytest tests
+	WQ_REQUIRE_POSTGRES=1 $(PY) -m pytest -n 2 --dist loadfile tests
 
 # Benchmarks (not run by the tests): each script prints its figures and writes bench/results/<name>.json;
 # report.py then rewrites BENCHMARKS.md. vmdrs-py (optional extra `bench`) is only a comparison point.

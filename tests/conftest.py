@@ -15,6 +15,16 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment():
+    """In-process ``wq`` calls set environment defaults (e.g. Prefect's log level); undo them after
+    each test so no test depends on which ran before it in the same process."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 SHARED_DATA = Path(os.environ.get("WQ_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 

@@ -211,7 +211,9 @@ def _prepare_environment(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if not verbose:
+    if verbose:
+        os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
+    else:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
