@@ -435,27 +435,34 @@ def _writer(url: str, first_hour: int, last_hour: int, descending: bool, barrier
     results.put((first_hour, inserted))
 
 
-def test_two_processes_write_overlapping_rows(tmp_path: Path):
-    path = tmp_path / "shared.db"
-    url = sqlite_url(path)
+def run_two_writers(url: str, second_start: int) -> tuple[dict[int, int], pd.DataFrame]:
+    """Two spawned processes write at the same moment: A hours 299 -> 0, B ``second_start`` -> 449,
+    in calls of ten issue times. Returns the rows each inserted and the final table, after
+    checking that every hour 0..449 is stored once with its expected values."""
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(2), ctx.Queue()
-    # A writes 299 -> 0 and B 150 -> 449: both start inside the overlap 150..299 at the same time.
     procs = [ctx.Process(target=_writer, args=(url, lo, hi, desc, barrier, results))
-             for lo, hi, desc in ((0, 299, True), (150, 449, False))]
+             for lo, hi, desc in ((0, 299, True), (second_start, 449, False))]
     for p in procs:
         p.start()
     for p in procs:
         p.join(timeout=120)
     assert [p.exitcode for p in procs] == [0, 0]
     inserted = dict(results.get(timeout=5) for _ in procs)
-    assert inserted[0] + inserted[150] == 450 * STEPS  # every row inserted by exactly one writer
-    assert min(inserted.values()) >= 150 * STEPS  # each had 150 hours nobody else wrote
-
+    assert inserted[0] + inserted[second_start] == 450 * STEPS  # every row inserted by exactly one writer
     with Archive(url) as a:
         got = a.forecasts()
-    assert len(got) == 450 * STEPS == count_rows(path)
+    assert len(got) == 450 * STEPS
     assert not got.duplicated(["site", "target", "model_version", "issued_at", "step"]).any()
     hours = ((got["issued_at"] - T0) / pd.Timedelta("1h")).astype(int).to_numpy()
     assert sorted(set(hours)) == list(range(450))
     assert np.array_equal(got["value"].to_numpy(), [expected_value(h, s) for h, s in zip(hours, got["step"])])
+    return inserted, got
+
+
+def test_two_processes_write_overlapping_rows(tmp_path: Path):
+    path = tmp_path / "shared.db"
+    # both start inside the overlap 150..299 at the same time
+    inserted, got = run_two_writers(sqlite_url(path), 150)
+    assert min(inserted.values()) >= 150 * STEPS  # each had 150 hours nobody else wrote
+    assert len(got) == count_rows(path)

@@ -7,20 +7,18 @@ Skipped where the server programs are missing, unless ``WQ_REQUIRE_POSTGRES=1`` 
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import socket
 import time
 from collections.abc import Iterator
 from datetime import timedelta, timezone
 
-import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from tests import test_archive as sqlite_suite
 from tests.postgres import free_port, throwaway_server
-from tests.test_archive import STEPS, T0, _writer, expected_value, forecast_frame
+from tests.test_archive import STEPS, T0, forecast_frame, run_two_writers
 from wq_pipeline import archive as archive_mod
 from wq_pipeline.archive import SCHEMA_VERSION, Archive
 from wq_pipeline.errors import InputError
@@ -164,31 +162,14 @@ def test_times_round_trip_as_utc_through_a_non_utc_session(db: Archive):
 
 
 def test_two_processes_write_overlapping_rows(pg_url: str):
-    ctx = mp.get_context("spawn")
-    barrier, results = ctx.Barrier(2), ctx.Queue()
     # Both race on creating the schema, then A writes 299 -> 0 and B 155 -> 449 in calls of ten
     # issue times; the calls overlap without lining up (A: 290-299, 280-289, ...; B: 155-164, ...).
-    procs = [ctx.Process(target=_writer, args=(pg_url, lo, hi, desc, barrier, results))
-             for lo, hi, desc in ((0, 299, True), (155, 449, False))]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-    assert [p.exitcode for p in procs] == [0, 0]
-    inserted = dict(results.get(timeout=5) for _ in procs)
-    assert inserted[0] + inserted[155] == 450 * STEPS  # every row inserted by exactly one writer
+    inserted, _ = run_two_writers(pg_url, 155)
     assert inserted[0] >= 155 * STEPS and inserted[155] >= 150 * STEPS  # the hours only each wrote
-
     count, distinct = sql(pg_url, "SELECT count(*), count(DISTINCT (site, target, model_version, issued_at, step))"
                                   " FROM forecasts")[0]
     assert count == distinct == 450 * STEPS
     assert sql(pg_url, "SELECT version FROM schema_info") == [(SCHEMA_VERSION,)]
-    with Archive(pg_url) as a:
-        got = a.forecasts()
-    assert len(got) == 450 * STEPS and not got.duplicated(KEY).any()
-    hours = ((got["issued_at"] - T0) / pd.Timedelta("1h")).astype(int).to_numpy()
-    assert sorted(set(hours)) == list(range(450))
-    assert np.array_equal(got["value"].to_numpy(), [expected_value(h, s) for h, s in zip(hours, got["step"])])
 
 
 # --------------------------------------------------------------------------- unreachable servers

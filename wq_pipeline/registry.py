@@ -93,11 +93,9 @@ def version_id(site: str, target: str, trained_until: pd.Timestamp, content: dic
 
 
 def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from .pipeline import file_sha256
+
+    return file_sha256(path)
 
 
 def _fsync(path: Path) -> None:
