@@ -266,25 +266,18 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _stores(a: argparse.Namespace):
-    """``(registry, open_archive)`` from --config / environment / --database / --models. The
-    archive is opened by calling ``open_archive()``, once the inputs are checked, so that bad
-    input writes nothing."""
+    """``(registry, open_archive, shown URL)`` from --config / environment / --database / --models.
+    The archive is opened by calling ``open_archive()``, once the inputs are checked, so that bad
+    input writes nothing; the shown URL hides the password."""
+    from sqlalchemy.engine import make_url
+
     from .archive import Archive
     from .registry import Registry
     from .settings import load_serve_settings
 
     settings = load_serve_settings(getattr(a, "config", None), getattr(a, "database", None), getattr(a, "models", None))
-    return Registry(settings.archive.models), lambda: Archive(settings.archive.database)
-
-
-def _shown_url(a: argparse.Namespace) -> str:
-    """The archive URL of this command, password hidden."""
-    from sqlalchemy.engine import make_url
-
-    from .settings import load_serve_settings
-
-    url = load_serve_settings(getattr(a, "config", None), getattr(a, "database", None)).archive.database
-    return make_url(url).render_as_string(hide_password=True)
+    url = settings.archive.database
+    return Registry(settings.archive.models), lambda: Archive(url), make_url(url).render_as_string(hide_password=True)
 
 
 def _fmt_metrics(m: dict) -> str:
@@ -300,7 +293,7 @@ def cmd_train(a: argparse.Namespace, argv: Sequence[str]) -> int:
     from .jobs import train_job
     from .workers import resolve_jobs
 
-    registry, open_archive = _stores(a)
+    registry, open_archive, shown_url = _stores(a)
     print(f"Training {cfg.method} K={cfg.modes}: {cfg.modes + 1} networks ...", file=sys.stderr)
     version, trained, _ = train_job(cfg, registry, open_archive, as_of=a.as_of, command=cfg.command,
                                     workers=min(resolve_jobs(cfg.jobs), cfg.modes + 1))
@@ -317,7 +310,7 @@ def cmd_forecast(a: argparse.Namespace, argv: Sequence[str]) -> int:
     cfg = _config_from_args(a, argv)
     from .jobs import forecast_job
 
-    registry, open_archive = _stores(a)
+    registry, open_archive, shown_url = _stores(a)
     issued, written, _ = forecast_job(cfg, registry, open_archive, as_of=a.as_of, model_version=a.model_version,
                                       command=cfg.command)
     frame = issued.frame()
@@ -325,7 +318,7 @@ def cmd_forecast(a: argparse.Namespace, argv: Sequence[str]) -> int:
           f"by model version {issued.version}:")
     for t, v in zip(frame["target_time"], frame["value"]):
         print(f"  {t.isoformat()}  {v:.4f}")
-    print(f"Stored {written} new rows in {_shown_url(a)}" + ("" if written else " (already stored)"))
+    print(f"Stored {written} new rows in {shown_url}" + ("" if written else " (already stored)"))
     return EXIT_OK
 
 
@@ -339,7 +332,7 @@ def cmd_backfill(a: argparse.Namespace, argv: Sequence[str]) -> int:
 
     if a.chunk < 1:
         raise InputError(f"--chunk must be >= 1 (got {a.chunk})")
-    registry, open_archive = _stores(a)
+    registry, open_archive, shown_url = _stores(a)
     bar = None  # shown once the inputs are checked, so bad input prints only its error
 
     def log(msg: str) -> None:
@@ -370,7 +363,7 @@ def cmd_backfill(a: argparse.Namespace, argv: Sequence[str]) -> int:
 def cmd_models(a: argparse.Namespace) -> int:
     import json
 
-    registry, _ = _stores(a)
+    registry, _, _ = _stores(a)
     if a.models_command == "show":
         print(json.dumps(registry.get(a.version).manifest, indent=2))
         return EXIT_OK
@@ -391,7 +384,7 @@ def cmd_models(a: argparse.Namespace) -> int:
 def cmd_forecasts(a: argparse.Namespace) -> int:
     from .asof import as_timestamp
 
-    _, open_archive = _stores(a)
+    _, open_archive, _ = _stores(a)
     archive = open_archive()
     filters = {"site": a.site, "target": a.target, "model_version": a.model_version,
                "start": as_timestamp(a.start, "UTC", "--start") if a.start else None,

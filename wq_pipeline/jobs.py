@@ -9,7 +9,7 @@ leaves that run marked ``failed`` with the error; a job killed outright leaves i
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,31 +88,23 @@ def backfill_job(cfg: EvaluateConfig, registry: Registry, open_archive: OpenArch
                  log: Callable[[str], None] | None = None) -> tuple[BackfillResult, str]:
     """:func:`~wq_pipeline.backfill.run_backfill` recorded as one run: ``(result, run_id)``.
     ``on_start(n_issue_times)`` is called once the inputs are checked."""
-    archive: Archive | None = None
-    context: Any = None
     record: RunRecord | None = None
+    with ExitStack() as stack:  # the run record closes as ok, or as failed with the error
 
-    def started(total: int, opened: Archive) -> str:
-        nonlocal archive, context, record
-        archive = opened
-        context = recorded_run(archive, "backfill", command, {"start": str(start), "end": str(end), "every": every,
-                                                              "retrain_every": retrain_every, "data": str(cfg.data),
-                                                              "target": cfg.target})
-        record = context.__enter__()
-        if on_start:
-            on_start(total)
-        return record.run_id
+        def started(total: int, archive: Archive) -> str:
+            nonlocal record
+            record = stack.enter_context(recorded_run(
+                archive, "backfill", command, {"start": str(start), "end": str(end), "every": every,
+                                               "retrain_every": retrain_every, "data": str(cfg.data),
+                                               "target": cfg.target}))
+            if on_start:
+                on_start(total)
+            return record.run_id
 
-    try:
         res = run_backfill(cfg, registry, open_archive, start=start, end=end, every=every,
                            retrain_every=retrain_every, model_version=model_version, chunk=chunk, workers=workers,
                            on_start=started, progress=progress, log=log)
-    except BaseException as exc:
-        if context is not None:
-            context.__exit__(type(exc), exc, exc.__traceback__)
-        raise
-    record.rows = res.rows_written
-    record.message = (f"{res.written_origins} new forecasts, {res.already_stored} already stored, {res.skipped} "
-                      f"issue times without a usable observation; versions {', '.join(res.versions)}")
-    context.__exit__(None, None, None)
+        record.rows = res.rows_written
+        record.message = (f"{res.written_origins} new forecasts, {res.already_stored} already stored, {res.skipped} "
+                          f"issue times without a usable observation; versions {', '.join(res.versions)}")
     return res, record.run_id
