@@ -47,6 +47,10 @@ class PrefectStages(StageRunner):
                 progress(1)
         return results
 
+    def submit(self, name: str, label: str, fn: Callable[..., Any], *args: Any) -> Any:
+        return task(fn, name=name, task_run_name=f"{name}-{label}", cache_policy=NO_CACHE,
+                    persist_result=False).submit(*args)
+
 
 def headline_markdown(metrics: dict[str, Any]) -> str:
     """Markdown table of every model at step H (for the flow run's artifact)."""

@@ -47,7 +47,9 @@ from .workers import resolve_jobs, training_pool
 
 MODEL_NAMES = ("persistence", "seasonal_naive", "arima", "lstm", "decomp_lstm", "decomp_feca_lstm")
 MAIN_MODEL = "decomp_feca_lstm"
-JIT_MIN_SAMPLE_EPOCHS = 40_000
+# XLA (jit_compile) for training: measured on the demo's networks on 2 CPU cores it made no LSTM
+# faster, FECA networks 40% slower (55 s vs 39 s), and cost each worker 300 MB: off unless set.
+USE_XLA = False
 POOL_MIN_SAMPLE_EPOCHS = 200_000
 
 class StageRunner:
@@ -71,6 +73,16 @@ class StageRunner:
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
             return list(ex.map(one, calls))
+
+    def submit(self, name: str, label: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Start ``fn(*args)`` in the background; returns an object whose ``result()`` waits for it."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        ex = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-{label}")
+        try:
+            return ex.submit(fn, *args)
+        finally:
+            ex.shutdown(wait=False)
 
 
 def _progress_bar(total: int, desc: str):
@@ -217,24 +229,25 @@ def usable_rows(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
     return np.isfinite(X).all(axis=(1, 2)) & np.isfinite(Y).all(axis=1)
 
 
-def fit_network(job: TrainJob, cfg: EvaluateConfig) -> tuple[Any, Scaler, dict[str, Any]]:
+def fit_network(job: TrainJob, cfg: EvaluateConfig, reuse: bool = False) -> tuple[Any, Scaler, dict[str, Any]]:
     """Scale (statistics from the training samples only) and train one network with early
     stopping on the validation samples. Samples with missing values are dropped.
 
     Returns ``(keras model, scaler, training info)``; the model maps scaled ``(n, W, C)`` windows
-    to scaled ``(n, H)`` forecasts."""
+    to scaled ``(n, H)`` forecasts. ``reuse``: train this process's cached compiled network of the
+    same architecture (:mod:`wq_pipeline.models.reuse`); the returned model is then overwritten
+    by the next ``reuse`` training, so take it out first."""
     from .models.lstm import build_forecaster
+    from .models.reuse import reusable_forecaster
     from .models.train import fit_forecaster
 
     keep_tr, keep_va = usable_rows(job.X_train, job.Y_train), usable_rows(job.X_val, job.Y_val)
     X_tr, Y_tr = job.X_train[keep_tr], job.Y_train[keep_tr]
     X_va, Y_va = job.X_val[keep_va], job.Y_val[keep_va]
     scaler = Scaler.fit(X_tr)
-    # XLA compilation costs seconds and pays back only on long trainings
-    jit = X_tr.shape[0] * cfg.epochs >= JIT_MIN_SAMPLE_EPOCHS
-    model = build_forecaster(
+    model = (reusable_forecaster if reuse else build_forecaster)(
         X_tr.shape[1], X_tr.shape[2], Y_tr.shape[1], units=cfg.units, feca=job.feca, seed=cfg.seed,
-        name=job.name, jit_compile=jit,
+        name=job.name, jit_compile=USE_XLA,
     )
     result = fit_forecaster(
         model,
@@ -258,36 +271,64 @@ def network_forecast(model: Any, scaler: Scaler, X: np.ndarray) -> np.ndarray:
     return scaler.inverse(predict(model, scaler.transform(X).astype("float32")))
 
 
-def fit_predict(job: TrainJob, cfg: EvaluateConfig) -> TrainedForecast:
+def fit_predict(job: TrainJob, cfg: EvaluateConfig, reuse: bool = False) -> TrainedForecast:
     """:func:`fit_network`, then forecast the test inputs."""
-    model, scaler, info = fit_network(job, cfg)
+    model, scaler, info = fit_network(job, cfg, reuse)
     pred = network_forecast(model, scaler, job.X_test)
     return TrainedForecast(name=job.name, forecast=pred, training=info, model=model, scaler=scaler)
 
 
+def fit_predict_portable(job: TrainJob, cfg: EvaluateConfig) -> TrainedForecast:
+    """:func:`fit_predict` for a training worker: the worker's compiled network of the job's
+    architecture is reset and trained (no graph rebuilt per job), and the network comes back as
+    its ``.keras`` bytes (:class:`~wq_pipeline.models.serialized.SerializedNetwork`), so the
+    receiving process needs no TensorFlow."""
+    from .models.serialized import SerializedNetwork
+
+    out = fit_predict(job, cfg, reuse=True)
+    out.model = SerializedNetwork.from_model(out.model)
+    return out
+
+
 def training_workers(cfg: EvaluateConfig, jobs: list[TrainJob]) -> int:
-    """Worker processes for training: ``cfg.jobs`` when set; with ``jobs=0`` (auto) one per core,
-    unless the whole training is too small to pay for starting TensorFlow in each worker."""
+    """Worker processes for training ``jobs``: see :func:`workers_for`."""
+    return workers_for(cfg, sum(job.X_train.shape[0] for job in jobs))
+
+
+def workers_for(cfg: EvaluateConfig, samples: int) -> int:
+    """Worker processes for training on ``samples`` training samples in all (over every network):
+    ``cfg.jobs`` when set; with ``jobs=0`` (auto) one per core, unless the whole training is too
+    small to pay for starting TensorFlow in each worker."""
     if cfg.jobs > 0:
         return cfg.jobs
-    work = sum(job.X_train.shape[0] for job in jobs) * cfg.epochs
-    return resolve_jobs(0) if work >= POOL_MIN_SAMPLE_EPOCHS else 1
+    return resolve_jobs(0) if samples * cfg.epochs >= POOL_MIN_SAMPLE_EPOCHS else 1
 
 
 def train_stage(job: TrainJob, cfg: EvaluateConfig, workers: int) -> TrainedForecast:
     """Train one network: in-process when ``workers == 1``, else in the training pool."""
     if workers == 1:
         return fit_predict(job, cfg)
-    return training_pool(workers).submit(fit_predict, job, cfg).result()
+    return training_pool(workers).submit(fit_predict_portable, job, cfg).result()
 
 
 def training_jobs(samples: ComponentSamples, plan: Plan, cfg: EvaluateConfig, names: list[str]) -> list[TrainJob]:
-    """Every network of a run: the plain LSTM on the raw series, then one network per component
-    with FECA and one without (the ablation). Component ``k``'s inputs are its last W points;
-    its targets are its next H end points (see :mod:`wq_pipeline.protocol`)."""
+    """Every network of a run: :func:`lstm_job`, then :func:`component_jobs`."""
+    return [lstm_job(plan, cfg), *component_jobs(samples, plan, cfg, names)]
+
+
+def lstm_job(plan: Plan, cfg: EvaluateConfig) -> TrainJob:
+    """The plain LSTM on the raw series' last W values (needs no decomposition)."""
     s, y, H, W = plan.split, plan.values, cfg.horizon, cfg.window
-    jobs = [TrainJob("lstm", False, raw_windows(y, s.train, W), target_matrix(y, s.train, H),
-                     raw_windows(y, s.val, W), target_matrix(y, s.val, H), raw_windows(y, s.test, W))]
+    return TrainJob("lstm", False, raw_windows(y, s.train, W), target_matrix(y, s.train, H),
+                    raw_windows(y, s.val, W), target_matrix(y, s.val, H), raw_windows(y, s.test, W))
+
+
+def component_jobs(samples: ComponentSamples, plan: Plan, cfg: EvaluateConfig, names: list[str]) -> list[TrainJob]:
+    """One network per component with FECA, then one without (the ablation). Component ``k``'s
+    inputs are its last W points; its targets are its next H end points (see
+    :mod:`wq_pipeline.protocol`)."""
+    s, H = plan.split, cfg.horizon
+    jobs: list[TrainJob] = []
     X = {part: select_rows(samples, o) for part, o in (("tr", s.train), ("va", s.val), ("te", s.test))}
     Ytr, Yva = component_targets(samples, s.train, H), component_targets(samples, s.val, H)
     for feca in (True, False):
@@ -443,17 +484,24 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
     station = timed("load_qc", load_stage, cfg)
     plan = timed("plan", plan_stage, station, cfg)
     decomposer = make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params())
+    first = lstm_job(plan, cfg)
+    n_networks = 1 + 2 * len(decomposer.names)
+    workers = workers_for(cfg, first.X_train.shape[0] * n_networks)
+    t0 = time.perf_counter()
+    # With a training pool the plain LSTM needs no decomposition: it trains on one core while
+    # this process runs the single-threaded stages below, instead of leaving that core idle.
+    early = runner.submit("train", first.name, train_stage, first, cfg, workers) if workers > 1 else None
     stationarity = timed("stationarity", stationarity_stage, plan, decomposer)
     samples = timed("decompose", decompose_stage, plan, cfg, decomposer,
                     cache_key=decomposition_cache_key(plan, cfg, decomposer))
     base = timed("baselines", baselines_stage, plan, cfg)
-    jobs = training_jobs(samples, plan, cfg, decomposer.names)
-    workers = training_workers(cfg, jobs)
-    t0 = time.perf_counter()
-    bar = _progress_bar(len(jobs), f"Training {len(jobs)} networks")
+    jobs = component_jobs(samples, plan, cfg, decomposer.names)
+    bar = _progress_bar(n_networks, f"Training {n_networks} networks")
     try:
-        trained = runner.map("train", train_stage, [(job, cfg, workers) for job in jobs], [job.name for job in jobs],
-                             workers=workers, progress=bar.update)
+        rest = runner.map("train", train_stage, [(job, cfg, workers) for job in jobs], [job.name for job in jobs],
+                          workers=workers, progress=bar.update)
+        trained = [early.result() if early is not None else train_stage(first, cfg, workers), *rest]
+        bar.update(1)
     finally:
         bar.close()
     timings["train"] = round(time.perf_counter() - t0, 3)

@@ -226,7 +226,9 @@ class Registry:
         end}, ISO 8601 with offsets), ``data_sha256``, ``config`` and ``validation``. Added here:
         ``created_at`` (UTC now), ``library_versions``, ``files`` ({relative path: sha256}) and
         ``format``. If the version already exists (also when another process registers it
-        while this one writes), the existing version is returned unchanged.
+        while this one writes), the existing version is returned unchanged. A network is a Keras
+        model or a :class:`~wq_pipeline.models.serialized.SerializedNetwork` (anything whose
+        ``save(path)`` writes a ``.keras`` file).
         """
         from .metrics import to_jsonable
         from .pipeline import library_versions

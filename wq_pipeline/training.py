@@ -26,6 +26,7 @@ from .pipeline import (
     TrainedForecast,
     TrainJob,
     fit_predict,
+    fit_predict_portable,
     load_stage,
     positions_to_decompose,
     recombine,
@@ -65,7 +66,7 @@ def _train_all(jobs: list[TrainJob], cfg: EvaluateConfig, workers: int) -> list[
     if workers <= 1:
         return [fit_predict(job, cfg) for job in jobs]
     pool = training_pool(workers)
-    return [f.result() for f in [pool.submit(fit_predict, job, cfg) for job in jobs]]
+    return [f.result() for f in [pool.submit(fit_predict_portable, job, cfg) for job in jobs]]
 
 
 def validation_scores(values: np.ndarray, observed: np.ndarray, origins: np.ndarray, forecast: np.ndarray,

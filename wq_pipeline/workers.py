@@ -11,10 +11,14 @@ from __future__ import annotations
 import atexit
 import multiprocessing as mp
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 
 _POOL: ProcessPoolExecutor | None = None
 _POOL_SIZE = 0
+# Stages submit from several threads at once: without the lock two threads could each create a
+# pool, and a third TensorFlow process (about 700 MB) would run beside the two that were asked for.
+_LOCK = threading.RLock()
 
 
 def resolve_jobs(jobs: int) -> int:
@@ -34,22 +38,22 @@ def _init_worker() -> None:
 def training_pool(workers: int) -> ProcessPoolExecutor:
     """The shared pool of ``workers`` spawned processes (created on first use, then reused)."""
     global _POOL, _POOL_SIZE
-    # results may hold Keras models with the FECA layer: its class must be registered here to unpickle them
-    import wq_pipeline.models.feca  # noqa: F401
-
-    if _POOL is None or _POOL_SIZE != workers:
-        shutdown_pool()
-        _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker)
-        _POOL_SIZE = workers
-    return _POOL
+    with _LOCK:
+        if _POOL is None or _POOL_SIZE != workers:
+            shutdown_pool()
+            _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                        initializer=_init_worker)
+            _POOL_SIZE = workers
+        return _POOL
 
 
 def shutdown_pool() -> None:
     """Stop the pool's processes (also called at interpreter exit)."""
     global _POOL, _POOL_SIZE
-    if _POOL is not None:
-        _POOL.shutdown(wait=True, cancel_futures=True)
-    _POOL, _POOL_SIZE = None, 0
+    with _LOCK:
+        if _POOL is not None:
+            _POOL.shutdown(wait=True, cancel_futures=True)
+        _POOL, _POOL_SIZE = None, 0
 
 
 atexit.register(shutdown_pool)

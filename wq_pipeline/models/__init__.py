@@ -1,7 +1,21 @@
-"""Keras models: the FECA layer, the (FECA-)LSTM forecaster builder, training and prediction."""
+"""Keras models: the FECA layer, the (FECA-)LSTM forecaster builder, training and prediction.
 
-from wq_pipeline.models.feca import FECA, dct_matrix
-from wq_pipeline.models.lstm import build_forecaster
-from wq_pipeline.models.train import TrainResult, fit_forecaster, predict
+Names are imported on first use, so importing ``wq_pipeline.models.serialized`` (what training
+workers send back) does not start TensorFlow.
+"""
 
-__all__ = ["FECA", "TrainResult", "build_forecaster", "dct_matrix", "fit_forecaster", "predict"]
+from importlib import import_module
+from typing import Any
+
+_WHERE = {
+    "FECA": "feca", "dct_matrix": "feca", "build_forecaster": "lstm",
+    "TrainResult": "train", "fit_forecaster": "train", "predict": "train",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'wq_pipeline.models' has no attribute {name!r}")
+    return getattr(import_module(f"wq_pipeline.models.{_WHERE[name]}"), name)
