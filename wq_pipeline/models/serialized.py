@@ -46,4 +46,3 @@ class SerializedNetwork:
 
     def __repr__(self) -> str:
         return f"SerializedNetwork({self.name!r}, {len(self.data)} bytes)"
-
