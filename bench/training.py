@@ -112,7 +112,9 @@ def _pool_wall(jobs, cfg, workers: int) -> dict:
     single-threaded TensorFlow processes; wall time from the first submit to the last result."""
     from wq_pipeline.pipeline import fit_predict_portable
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init) as ex:
+    from wq_pipeline.workers import _init_worker
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker) as ex:
         pids = {f.result() for f in [ex.submit(_warm) for _ in range(workers)]}
         t0 = time.perf_counter()
         res = [f.result() for f in [ex.submit(fit_predict_portable, job, cfg) for job in jobs]]
@@ -120,12 +122,6 @@ def _pool_wall(jobs, cfg, workers: int) -> dict:
     print(f"   {len(jobs)} networks in a pool of {len(pids)} workers: {wall:.1f} s", flush=True)
     return {"workers": len(pids), "wall_s": round(wall, 2),
             "epochs_run": {r.name: r.training["epochs_run"] for r in res}}
-
-
-def _init() -> None:
-    from wq_pipeline.workers import _init_worker
-
-    _init_worker()
 
 
 def _in_worker(fn, *args):

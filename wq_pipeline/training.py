@@ -23,19 +23,18 @@ from .errors import InputError
 from .metrics import score
 from .pipeline import (
     EvaluationResult,
+    StageRunner,
     TrainedForecast,
     TrainJob,
-    fit_predict,
-    fit_predict_portable,
     load_stage,
     positions_to_decompose,
     recombine,
+    train_stage,
     training_workers,
 )
 from .protocol import component_targets, eligible_origins, select_rows, stepwise_decompose, target_matrix
 from .qc import StationSeries
 from .registry import ModelVersion, Registry, version_id
-from .workers import training_pool
 
 MODEL_FIELDS_EXCLUDED = {"data", "out", "command", "jobs", "protocol", "seasonal_period"}
 
@@ -63,10 +62,8 @@ def fit_split(values: np.ndarray, observed: np.ndarray, cfg: EvaluateConfig) -> 
 
 
 def _train_all(jobs: list[TrainJob], cfg: EvaluateConfig, workers: int) -> list[TrainedForecast]:
-    if workers <= 1:
-        return [fit_predict(job, cfg) for job in jobs]
-    pool = training_pool(workers)
-    return [f.result() for f in [pool.submit(fit_predict_portable, job, cfg) for job in jobs]]
+    return StageRunner().map("train", train_stage, [(job, cfg, workers) for job in jobs], [job.name for job in jobs],
+                             workers=workers)
 
 
 def validation_scores(values: np.ndarray, observed: np.ndarray, origins: np.ndarray, forecast: np.ndarray,

@@ -44,8 +44,8 @@ class _ValidationLoss(keras.callbacks.Callback):
     """Put ``val_loss`` (MSE over all validation samples, dropout off) into each epoch's logs.
 
     The model's predict function (traced once) on the whole validation set per epoch: Keras's own
-    ``validation_data`` path rebuilds its evaluation loop every epoch, which measured 0.15-0.35 s
-    an epoch for a small LSTM on one core (10-25% of the epoch). Runs before early stopping."""
+    ``validation_data`` path measured 0.15-0.35 s more an epoch for a small LSTM on one core
+    (10-25% of the epoch). Runs before early stopping."""
 
     def __init__(self, X: np.ndarray, Y: np.ndarray, batch_size: int = 4096) -> None:
         super().__init__()
