@@ -102,3 +102,45 @@ def test_options_out_of_range(capsys, tmp_path, small_csv, args, needle):
     err = capsys.readouterr().err
     assert rc == 2 and needle in err and "Traceback" not in err, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--target", "DO_obs,Temp,DO_Obs"], "distinct"),
+    (["--target", "DO_obs,Temp", "--covariates", "Salinity"], "covariate column 'Salinity' not found"),
+    (["--all-targets", "--covariates", "Sal", "--register"], "--register cannot be combined with --covariates"),
+    (["--target", "DO_obs", "--method", "ceemdan-se-vmd", "--se-thresholds", "0.5"], "LOW,HIGH"),
+])
+def test_bad_multi_target_and_covariate_options(capsys, tmp_path, small_csv, args, message):
+    err = _run_bad(capsys, tmp_path, ["--data", str(small_csv), *args])
+    assert message in err
+
+
+def test_several_targets_with_covariates_write_one_folder_each_and_a_summary(tmp_path, sapelo_tiny_csv, capsys):
+    """Two targets in one run, each with the other station variables as covariates (a target is
+    never its own covariate), and the summary table across them."""
+    import json
+
+    from tests.conftest import TINY
+
+    out = tmp_path / "multi"
+    opts = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items() if k not in ("target", "batch_size")]
+    rc = main(["evaluate", "--data", str(sapelo_tiny_csv), "--target", "DO_obs,Temp", "--covariates", "Temp,Sal",
+               *opts, "--no-flow", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    do = json.loads((out / "DO_obs" / "metrics.json").read_text())
+    temp = json.loads((out / "Temp" / "metrics.json").read_text())
+    assert do["covariates"] == ["Temp", "Sal"] and temp["covariates"] == ["Sal"]
+    assert len(do["training"]["feca_imf1"]["scaler"]["extra"]) == 2
+    assert len(temp["training"]["lstm"]["scaler"]["extra"]) == 1
+    assert (out / "DO_obs" / "report.html").is_file() and (out / "Temp" / "report.html").is_file()
+    table = pd.read_csv(out / "summary.csv")
+    assert len(table) == 2 * len(do["models"])
+    for target, m in (("DO_obs", do), ("Temp", temp)):
+        rows = table[table.target == target].set_index("model")
+        assert rows.loc["decomp_feca_lstm", "rmse"] == pytest.approx(m["models"]["decomp_feca_lstm"]["rmse"], rel=1e-5)
+        best = rows.loc[["persistence", "seasonal_naive", "arima"], "rmse"].idxmin()
+        assert (rows["best_baseline"] == best).all()
+        assert rows.loc[best, "mse_skill_vs_best_baseline"] == pytest.approx(0.0, abs=1e-12)
+        assert rows.loc["lstm", "mse_skill_vs_best_baseline"] == pytest.approx(
+            1 - (rows.loc["lstm", "rmse"] / rows.loc[best, "rmse"]) ** 2, rel=1e-4, abs=1e-5)
+    assert "| DO_obs | stepwise |" in (out / "summary.md").read_text()

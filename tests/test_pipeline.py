@@ -88,3 +88,26 @@ def test_global_protocol_fails_the_same_check(sapelo_tiny_csv, tmp_path):
     b = _issued_up_to(res2.forecasts, cut)
     main = a.model == "decomp_feca_lstm"
     assert np.abs(a.loc[main, "forecast"].to_numpy() - b.loc[main, "forecast"].to_numpy()).max() > 1e-3
+
+
+def test_entropy_groups_are_chosen_on_training_windows_only(sapelo_tiny_csv, tmp_path):
+    """CEEMDAN-SE-VMD learns its grouping from data: changing everything after the training
+    period leaves the entropies and groups unchanged; changing the training period does not."""
+    from wq_pipeline.decompose import make_decomposer
+    from wq_pipeline.pipeline import fit_decomposer, load_stage, plan_stage
+
+    cfg = EvaluateConfig(data=sapelo_tiny_csv, **dict(TINY, method="ceemdan-se-vmd", modes=4, emd_trials=5))
+
+    def fitted(path: Path) -> dict:
+        c = cfg.model_copy(update={"data": path})
+        plan = plan_stage(load_stage(c), c)
+        return fit_decomposer(make_decomposer(c.method, c.modes, c.seed, **c.decomposer_params()), plan, c), plan
+
+    base, plan = fitted(sapelo_tiny_csv)
+    assert len(base["groups"]) == 5 and base["groups"][0] == 0 and base["groups"][-1] == 2
+    later = tmp_path / "later.csv"
+    _altered_after(sapelo_tiny_csv, later, plan.times[plan.split.val_start - 1])
+    assert fitted(later)[0] == base
+    earlier = tmp_path / "earlier.csv"
+    _altered_after(sapelo_tiny_csv, earlier, plan.times[plan.split.val_start // 2])
+    assert fitted(earlier)[0]["entropies"] != base["entropies"]

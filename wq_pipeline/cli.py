@@ -32,10 +32,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"wq: error: {message} (see '{self.prog} --help')\n")
 
 
-def _data_args(parser: argparse.ArgumentParser) -> None:
+def _data_args(parser: argparse.ArgumentParser, several_targets: bool = False) -> None:
     g = parser.add_argument_group("data")
     g.add_argument("--data", required=True, type=Path, help="station file: CSV or gzip CSV, wide or long format")
-    g.add_argument("--target", required=True, help="column to forecast, e.g. DO_obs")
+    if several_targets:
+        t = g.add_mutually_exclusive_group(required=True)
+        t.add_argument("--target", help="column(s) to forecast, comma-separated (e.g. DO_obs or DO_obs,Temp); "
+                       "with several, each is evaluated in turn into DIR/<target>/ and DIR/summary.csv compares them")
+        t.add_argument("--all-targets", action="store_true",
+                       help="evaluate every numeric measurement column of the station (flag and metadata columns "
+                       "and --covariates excluded)")
+    else:
+        g.add_argument("--target", required=True, help="column to forecast, e.g. DO_obs")
     g.add_argument("--time-col", help="timestamp column (default: detected, e.g. DateTimeStamp, datetime)")
     g.add_argument("--site", help="site to use in a long-format file with several sites")
     g.add_argument("--site-col", help="column holding the site code (default: detected, e.g. siteID, StationCode)")
@@ -64,6 +72,15 @@ def _model_args(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     m.add_argument("--jobs", type=int, default=d["jobs"].default,
                    help="networks trained in parallel, each in its own process (0: one per CPU core)")
     m.add_argument("--seed", type=int, default=d["seed"].default, help="random seed (decomposition noise, weights, shuffling)")
+    se = parser.add_argument_group("ceemdan-se-vmd (two-stage decomposition)")
+    se.add_argument("--secondary-modes", type=int, default=d["secondary_modes"].default,
+                    help="VMD modes of the high-complexity group (second stage)")
+    se.add_argument("--se-order", type=int, default=d["se_order"].default, help="sample entropy embedding dimension m")
+    se.add_argument("--se-tolerance", type=float, default=d["se_tolerance"].default,
+                    help="sample entropy tolerance r as a fraction of each IMF's standard deviation")
+    se.add_argument("--se-thresholds", metavar="LOW,HIGH",
+                    help="group IMFs by fixed entropy thresholds (>= HIGH: high, >= LOW: medium, else low) "
+                    "instead of k-means on the training windows' entropies")
     return m
 
 
@@ -95,8 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     d = EvaluateConfig.model_fields
-    _data_args(e)
+    _data_args(e, several_targets=True)
     m = _model_args(e)
+    m.add_argument("--covariates", metavar="COL,COL",
+                   help="other columns of the station (e.g. Temp,Sal) given to every network as extra input "
+                   "channels: their values up to the forecast origin, never after")
     m.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default=d["protocol"].default,
                    help="stepwise: honest, each forecast uses only data up to its origin; "
                    "global: LEAKY, decomposes the whole series first (only to reproduce published numbers); "
@@ -184,21 +204,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _config_from_args(a: argparse.Namespace, argv: Sequence[str]) -> EvaluateConfig:
+def _config_from_args(a: argparse.Namespace, argv: Sequence[str], target: str | None = None) -> EvaluateConfig:
     d = EvaluateConfig.model_fields
     fields = dict(
-        data=a.data, target=a.target, time_col=a.time_col, site=a.site, site_col=a.site_col, freq=a.freq,
+        data=a.data, target=target or a.target, time_col=a.time_col, site=a.site, site_col=a.site_col, freq=a.freq,
         qc=QCConfig(max_gap=a.max_gap, drop_suspect=a.drop_suspect), command="wq " + shlex.join(list(argv)),
     )
     for name in ("method", "modes", "window", "decomp_window", "horizon", "jobs", "test_fraction", "val_fraction",
-                 "epochs", "units", "seed", "seasonal_period", "out"):
+                 "epochs", "units", "seed", "seasonal_period", "out", "secondary_modes", "se_order", "se_tolerance"):
         fields[name] = getattr(a, name, d[name].default)
+    if getattr(a, "se_thresholds", None):
+        fields["se_grouping"], fields["se_thresholds"] = "thresholds", _number_pair(a.se_thresholds, "--se-thresholds")
+    fields["covariates"] = _name_list(getattr(a, "covariates", None))
     protocol = getattr(a, "protocol", "stepwise")
     fields["protocol"] = "stepwise" if protocol == "both" else protocol
     try:
         return EvaluateConfig(**fields)
     except ValidationError as exc:
         raise InputError("; ".join(_option_message(err) for err in exc.errors())) from None
+
+
+def _name_list(text: str | None) -> list[str]:
+    """``"Temp, Sal"`` -> ``["Temp", "Sal"]`` (empty for None)."""
+    return [] if not text else [part.strip() for part in text.split(",")]
+
+
+def _number_pair(text: str, option: str) -> tuple[float, float]:
+    try:
+        low, high = (float(x) for x in text.split(","))
+    except ValueError:
+        raise InputError(f"{option}: expected two numbers LOW,HIGH, got {text!r}") from None
+    return low, high
 
 
 def _option_message(err: dict) -> str:
@@ -217,16 +253,70 @@ def _prepare_environment(verbose: bool) -> None:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
-def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
-    cfg = _config_from_args(a, argv)
-    from .pipeline import compare_protocols, metrics_table, preflight, run_evaluation, write_outputs
+def _evaluation_targets(a: argparse.Namespace) -> list[str]:
+    """``--target A,B`` -> ``[A, B]``; ``--all-targets`` -> every measurement column of the
+    station except the covariates."""
+    if not a.all_targets:
+        targets = _name_list(a.target)
+        if any(not t for t in targets) or len({t.lower() for t in targets}) != len(targets):
+            raise InputError(f"--target: expected distinct, non-empty column names, got {a.target!r}")
+        return targets
+    from .load import load_table
+    from .qc import variable_columns
 
-    preflight(cfg)  # bad input fails here, before Prefect starts and before anything is written
+    table = load_table(a.data, time_col=a.time_col, site=a.site, site_col=a.site_col)
+    skip = {c.lower() for c in _name_list(a.covariates)}
+    targets = [c for c in variable_columns(table) if c.lower() not in skip]
+    if not targets:
+        raise InputError(f"{table.name}: no numeric measurement column to evaluate (besides the covariates)")
+    return targets
+
+
+def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .pipeline import preflight
+    from .summary import folder_name, summary_markdown, summary_table
+
+    targets = _evaluation_targets(a)
+    several = len(targets) > 1
+    cfgs = []
+    for target in targets:
+        cfg = _config_from_args(a, argv, target)
+        if several:  # a target is never its own covariate
+            cfg = cfg.model_copy(update={"out": cfg.out / folder_name(target),
+                                         "covariates": [c for c in cfg.covariates if c.lower() != target.lower()]})
+        cfgs.append(cfg)
+    if a.register and any(cfg.covariates for cfg in cfgs):
+        raise InputError("--register cannot be combined with --covariates yet: 'wq forecast' feeds the networks "
+                         "the target alone")
+    for cfg in cfgs:  # bad input fails here, for every target, before Prefect starts and before anything is written
+        preflight(cfg)
     registry_dir = None
     if a.register:
         from .settings import load_serve_settings
 
         registry_dir = str(load_serve_settings(a.config, None, a.models).archive.models)
+    if several:
+        print(f"Evaluating {len(targets)} targets in turn (each trains on every core): {', '.join(targets)}\n")
+    results = {cfg.target: _evaluate_target(a, cfg, registry_dir) for cfg in cfgs}
+    if several:
+        from .pipeline import write_outputs
+
+        out = cfgs[0].out.parent
+        table = summary_table(results)
+        write_outputs(out, {"targets": targets, "rows": table.to_dict(orient="records")}, {"summary.csv": table},
+                      name="summary.json")
+        tmp = out / ".summary.md.tmp"
+        tmp.write_text(summary_markdown(table))
+        os.replace(tmp, out / "summary.md")
+        print(summary_markdown(table))
+        print(f"Wrote {out}/summary.csv, summary.md, summary.json; one folder per target")
+    return EXIT_OK
+
+
+def _evaluate_target(a: argparse.Namespace, cfg: EvaluateConfig, registry_dir: str | None) -> dict[str, dict]:
+    """Evaluate one target under the protocol(s) asked for; returns ``{protocol: metrics}``."""
+    from .pipeline import compare_protocols, metrics_table, run_evaluation, write_outputs
+
     protocols = ("stepwise", "global") if a.protocol == "both" else (cfg.protocol,)
     results = {}
     for protocol in protocols:
@@ -262,7 +352,7 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
 
         build_report(cfg.out)
     print(f"Report: {(cfg.out / 'report.html').resolve()}")
-    return EXIT_OK
+    return results
 
 
 def _stores(a: argparse.Namespace):

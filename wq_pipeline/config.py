@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -60,7 +60,7 @@ class QCConfig(BaseModel):
 # Evaluation configuration (wq evaluate / flows.evaluate.evaluate_flow)
 # ---------------------------------------------------------------------------
 
-METHODS = ("vmd", "eemd", "ceemdan")
+METHODS = ("vmd", "eemd", "ceemdan", "ceemdan-se-vmd")
 PROTOCOLS = ("stepwise", "global")
 
 
@@ -71,6 +71,12 @@ class EvaluateConfig(BaseModel):
       trailing window decomposed at every forecast origin (stepwise protocol).
     - ``horizon`` (H): steps ahead; metrics are reported per step and at step H.
     - ``protocol``: ``stepwise`` (honest, default) or ``global`` (leaky, reproduction only).
+    - ``method="ceemdan-se-vmd"``: CEEMDAN with ``modes`` IMFs, grouped by sample entropy
+      (``se_order``, ``se_tolerance`` x std; ``se_grouping`` k-means or ``se_thresholds``) on
+      training windows only, the high-complexity group decomposed again by VMD into
+      ``secondary_modes`` modes.
+    - ``covariates``: other columns of the station given to every network as extra input
+      channels (their last W values up to the origin; see :mod:`wq_pipeline.covariates`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -81,7 +87,7 @@ class EvaluateConfig(BaseModel):
     site: str | None = None
     site_col: str | None = None
     freq: str | None = None
-    method: Literal["vmd", "eemd", "ceemdan"] = "vmd"
+    method: Literal["vmd", "eemd", "ceemdan", "ceemdan-se-vmd"] = "vmd"
     modes: int = Field(default=8, ge=1, le=32)
     window: int = Field(default=48, ge=2, le=2000)
     decomp_window: int = Field(default=512, ge=8, le=20000)
@@ -101,6 +107,12 @@ class EvaluateConfig(BaseModel):
     vmd_tol: float = Field(default=1e-7, gt=0)
     emd_trials: int = Field(default=20, ge=1, le=1000)
     emd_noise_width: float | None = Field(default=None, gt=0)  # None: PyEMD's default per method
+    secondary_modes: int = Field(default=4, ge=1, le=32)
+    se_order: int = Field(default=2, ge=1, le=10)
+    se_tolerance: float = Field(default=0.2, gt=0, le=10)
+    se_grouping: Literal["kmeans", "thresholds"] = "kmeans"
+    se_thresholds: tuple[float, float] | None = None
+    covariates: list[str] = Field(default_factory=list)
     out: Path = Path("reports/latest")
     qc: QCConfig = Field(default_factory=QCConfig)
     command: str = ""
@@ -109,13 +121,31 @@ class EvaluateConfig(BaseModel):
     def _check_lengths(self) -> "EvaluateConfig":
         if self.decomp_window < self.window:
             raise ValueError(f"decomp_window ({self.decomp_window}) must be >= window ({self.window})")
+        if self.se_grouping == "thresholds" and self.se_thresholds is None:
+            raise ValueError("se_grouping 'thresholds' needs se_thresholds (low, high)")
+        if self.se_thresholds is not None and not self.se_thresholds[0] <= self.se_thresholds[1]:
+            raise ValueError(f"se_thresholds must be (low, high) with low <= high, got {self.se_thresholds}")
         return self
 
-    def decomposer_params(self) -> dict[str, float | int | bool]:
+    @field_validator("covariates")
+    @classmethod
+    def _check_covariates(cls, v: list[str]) -> list[str]:
+        names = [c.strip() for c in v]
+        if any(not c for c in names):
+            raise ValueError("empty covariate name")
+        if len({c.lower() for c in names}) != len(names):
+            raise ValueError(f"covariate given twice in {names}")
+        return names
+
+    def decomposer_params(self) -> dict[str, Any]:
         """Method-specific parameters passed to :func:`wq_pipeline.decompose.make_decomposer`."""
+        vmd = {"alpha": self.vmd_alpha, "tau": self.vmd_tau, "tol": self.vmd_tol}
         if self.method == "vmd":
-            return {"alpha": self.vmd_alpha, "tau": self.vmd_tau, "tol": self.vmd_tol}
-        params: dict[str, float | int | bool] = {"trials": self.emd_trials}
+            return vmd
+        params: dict = {"trials": self.emd_trials}
         if self.emd_noise_width is not None:
             params["noise_width"] = self.emd_noise_width
+        if self.method == "ceemdan-se-vmd":
+            params.update(vmd, secondary_modes=self.secondary_modes, se_order=self.se_order,
+                          se_tolerance=self.se_tolerance, grouping=self.se_grouping, thresholds=self.se_thresholds)
         return params

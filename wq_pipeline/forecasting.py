@@ -75,7 +75,9 @@ def forecast_origins(values: np.ndarray, origins: np.ndarray, loaded: LoadedMode
     decomposition, one network per component, summed). Also returns the seconds spent decomposing."""
     import time
 
-    decomposer = make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params())
+    fitted = loaded.version.manifest.get("decomposer_params", {})
+    learnt = {"groups": fitted["groups"]} if "groups" in fitted else {}  # learnt at training time, reused as is
+    decomposer = make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params(), **learnt)
     if decomposer.names != [name for name, _, _ in loaded.networks]:
         raise InputError(f"model version {loaded.version.version}: components {[n for n, _, _ in loaded.networks]} "
                          f"do not match the decomposition's {decomposer.names}")

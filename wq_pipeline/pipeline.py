@@ -22,6 +22,7 @@ import pandas as pd
 
 from . import __version__
 from .config import EvaluateConfig
+from .covariates import Covariates, build_covariates, resolve_covariates, with_covariates
 from .decompose import Decomposer, make_decomposer
 from .errors import InputError
 from .load import load_station
@@ -111,6 +112,7 @@ class Plan:
     times: pd.DatetimeIndex
     split: Split
     decompose_at: np.ndarray  # sorted positions whose trailing window is decomposed
+    covariates: Covariates  # (N, K) causal extra input channels, K = 0 without --covariates
 
 
 def plan_stage(station: StationSeries, cfg: EvaluateConfig) -> Plan:
@@ -119,6 +121,7 @@ def plan_stage(station: StationSeries, cfg: EvaluateConfig) -> Plan:
     Raises :class:`InputError` when the series is too short for the window, decomposition
     window and horizon.
     """
+    resolve_covariates(station, cfg.covariates)  # names checked before lengths: the likelier mistake
     values = station.values.to_numpy(dtype=float)
     observed = station.observed.to_numpy(dtype=bool)
     lookback = max(cfg.window, cfg.decomp_window)
@@ -135,7 +138,31 @@ def plan_stage(station: StationSeries, cfg: EvaluateConfig) -> Plan:
             )
     at = positions_to_decompose(values, np.concatenate([split.train, split.val]), split.test, cfg.horizon,
                                 cfg.decomp_window)
-    return Plan(values=values, observed=observed, times=station.values.index, split=split, decompose_at=at)
+    cov = build_covariates(station, cfg.covariates, split.val_start, cfg.qc.max_gap)
+    return Plan(values=values, observed=observed, times=station.values.index, split=split, decompose_at=at,
+                covariates=cov)
+
+
+FIT_WINDOWS = 64
+
+
+def fit_decomposer(decomposer: Decomposer, plan: Plan, cfg: EvaluateConfig) -> dict[str, Any]:
+    """Fit what a decomposer learns from data (CEEMDAN-SE-VMD's entropy groups) on trailing
+    windows ending at training origins only, so nothing of the validation or test period shapes
+    it. Returns what was learnt (empty for decomposers with nothing to fit)."""
+    fit = getattr(decomposer, "fit", None)
+    if fit is None:
+        return {}
+    return fit_on_origins(decomposer, plan.values, plan.split.train, cfg.decomp_window)
+
+
+def fit_on_origins(decomposer: Decomposer, values: np.ndarray, origins: np.ndarray, decomp_window: int) -> dict[str, Any]:
+    """``decomposer.fit`` on up to :data:`FIT_WINDOWS` trailing windows ``(n, L)`` ending at
+    ``origins`` (evenly spaced); returns the decomposer's fitted parameters."""
+    pick = origins[np.unique(np.linspace(0, origins.size - 1, min(FIT_WINDOWS, origins.size)).astype(int))]
+    windows = values[pick[:, None] + np.arange(-decomp_window + 1, 1)[None, :]]
+    decomposer.fit(windows)
+    return {k: v for k, v in decomposer.params().items() if k in ("groups", "entropies")}
 
 
 def positions_to_decompose(values: np.ndarray, fit_origins: np.ndarray, other_origins: np.ndarray,
@@ -244,22 +271,22 @@ def fit_network(job: TrainJob, cfg: EvaluateConfig, reuse: bool = False) -> tupl
     keep_tr, keep_va = usable_rows(job.X_train, job.Y_train), usable_rows(job.X_val, job.Y_val)
     X_tr, Y_tr = job.X_train[keep_tr], job.Y_train[keep_tr]
     X_va, Y_va = job.X_val[keep_va], job.Y_val[keep_va]
-    scaler = Scaler.fit(X_tr)
+    scaler = Scaler.fit(X_tr[..., :1], extra=X_tr[..., 1:] if X_tr.shape[2] > 1 else None)
     model = (reusable_forecaster if reuse else build_forecaster)(
         X_tr.shape[1], X_tr.shape[2], Y_tr.shape[1], units=cfg.units, feca=job.feca, seed=cfg.seed,
         name=job.name, jit_compile=USE_XLA,
     )
     result = fit_forecaster(
         model,
-        scaler.transform(X_tr).astype("float32"), scaler.transform(Y_tr).astype("float32"),
-        scaler.transform(X_va).astype("float32"), scaler.transform(Y_va).astype("float32"),
+        scaler.transform_inputs(X_tr).astype("float32"), scaler.transform(Y_tr).astype("float32"),
+        scaler.transform_inputs(X_va).astype("float32"), scaler.transform(Y_va).astype("float32"),
         epochs=cfg.epochs, batch_size=cfg.batch_size, patience=cfg.patience, seed=cfg.seed,
     )
     info = {
         "feca": job.feca, "n_train": int(X_tr.shape[0]), "n_val": int(X_va.shape[0]),
         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "seconds": round(result.seconds, 3),
         "loss": result.history.get("loss", []), "val_loss": result.history.get("val_loss", []),
-        "scaler": {"mean": scaler.mean, "std": scaler.std},
+        "scaler": {"mean": scaler.mean, "std": scaler.std, "extra": [list(e) for e in scaler.extra]},
     }
     return model, scaler, info
 
@@ -268,7 +295,7 @@ def network_forecast(model: Any, scaler: Scaler, X: np.ndarray) -> np.ndarray:
     """Forecast ``(n, H)`` in target units from inputs ``(n, W, C)`` in target units."""
     from .models.train import predict
 
-    return scaler.inverse(predict(model, scaler.transform(X).astype("float32")))
+    return scaler.inverse(predict(model, scaler.transform_inputs(X).astype("float32")))
 
 
 def fit_predict(job: TrainJob, cfg: EvaluateConfig, reuse: bool = False) -> TrainedForecast:
@@ -317,26 +344,31 @@ def training_jobs(samples: ComponentSamples, plan: Plan, cfg: EvaluateConfig, na
 
 
 def lstm_job(plan: Plan, cfg: EvaluateConfig) -> TrainJob:
-    """The plain LSTM on the raw series' last W values (needs no decomposition)."""
-    s, y, H, W = plan.split, plan.values, cfg.horizon, cfg.window
-    return TrainJob("lstm", False, raw_windows(y, s.train, W), target_matrix(y, s.train, H),
-                    raw_windows(y, s.val, W), target_matrix(y, s.val, H), raw_windows(y, s.test, W))
+    """The plain LSTM on the raw series' last W values, plus the covariates (needs no
+    decomposition)."""
+    s, y, H, W, cov = plan.split, plan.values, cfg.horizon, cfg.window, plan.covariates
+    X = {part: with_covariates(raw_windows(y, o, W), cov, o) for part, o in (("tr", s.train), ("va", s.val), ("te", s.test))}
+    return TrainJob("lstm", False, X["tr"], target_matrix(y, s.train, H), X["va"], target_matrix(y, s.val, H), X["te"])
 
 
 def component_jobs(samples: ComponentSamples, plan: Plan, cfg: EvaluateConfig, names: list[str]) -> list[TrainJob]:
     """One network per component with FECA, then one without (the ablation). Component ``k``'s
-    inputs are its last W points; its targets are its next H end points (see
-    :mod:`wq_pipeline.protocol`)."""
-    s, H = plan.split, cfg.horizon
+    inputs are its last W points, then the covariates' last W values; its targets are its next H
+    end points (see :mod:`wq_pipeline.protocol`)."""
+    s, H, cov = plan.split, cfg.horizon, plan.covariates
     jobs: list[TrainJob] = []
     X = {part: select_rows(samples, o) for part, o in (("tr", s.train), ("va", s.val), ("te", s.test))}
+    C = {part: with_covariates(X[part][:, :, :0], cov, o) for part, o in (("tr", s.train), ("va", s.val), ("te", s.test))}
     Ytr, Yva = component_targets(samples, s.train, H), component_targets(samples, s.val, H)
+
+    def inputs(part: str, k: int) -> np.ndarray:
+        return np.concatenate([X[part][:, :, k:k + 1], C[part]], axis=2)
+
     for feca in (True, False):
         prefix = "feca_" if feca else "plain_"
         for k, name in enumerate(names):
-            ch = slice(k, k + 1)
-            jobs.append(TrainJob(prefix + name, feca, X["tr"][:, :, ch], Ytr[:, k, :], X["va"][:, :, ch],
-                                 Yva[:, k, :], X["te"][:, :, ch]))
+            jobs.append(TrainJob(prefix + name, feca, inputs("tr", k), Ytr[:, k, :], inputs("va", k),
+                                 Yva[:, k, :], inputs("te", k)))
     return jobs
 
 
@@ -485,6 +517,7 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
     plan = timed("plan", plan_stage, station, cfg)
     decomposer = make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params())
     first = lstm_job(plan, cfg)
+    fitted = timed("fit_decomposer", fit_decomposer, decomposer, plan, cfg)
     n_networks = 1 + 2 * len(decomposer.names)
     workers = workers_for(cfg, first.X_train.shape[0] * n_networks)
     t0 = time.perf_counter()
@@ -530,6 +563,9 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
         "modes": cfg.modes,
         "components": decomposer.names,
         "decomposer_params": decomposer.params(),
+        "decomposer_fitted": fitted,
+        "covariates": plan.covariates.names,
+        "covariate_fill": plan.covariates.info,
         "window": cfg.window,
         "decomp_window": cfg.decomp_window,
         "horizon": cfg.horizon,

@@ -88,6 +88,8 @@ class StationSeries:
       (any negative NERRS code), ``"flag_suspect"``, ``"out_of_range"``.
     - ``frame``: every numeric variable column of the site (target included) on the grid after
       flags/ranges, with the same short-gap interpolation; columns empty after QC are dropped.
+    - ``frame_observed``: bool frame like ``frame``, True where the grid value is a real reading
+      that passed QC (not interpolated); covariates use it to stay causal.
     - ``freq``: grid step as a pandas alias (e.g. ``"1h"``); ``summary``: JSON-serialisable counts
       and ``rules`` (list of str).
     """
@@ -98,6 +100,7 @@ class StationSeries:
     raw: pd.Series
     removed: pd.Series
     frame: pd.DataFrame
+    frame_observed: pd.DataFrame
     freq: str
     site: str | None
     target: str
@@ -168,6 +171,27 @@ def _longest_run(mask: np.ndarray) -> int:
 # --------------------------------------------------------------------------- main
 
 
+def flag_columns(columns: list[str]) -> dict[str, str]:
+    """``{variable: its NERRS flag column}`` (``temp`` -> ``f_temp``, any case)."""
+    lower = {c.lower(): c for c in columns}
+    out: dict[str, str] = {}
+    for c in columns:
+        f = lower.get("f_" + c.lower())
+        if f is not None and f != c:
+            out[c] = f
+    return out
+
+
+def variable_columns(table: LoadedTable) -> list[str]:
+    """The numeric measurement columns of a loaded table, in file order: not a flag column, not
+    NERRS metadata, and not blank throughout (the candidates for ``--all-targets``)."""
+    frame = table.frame
+    flags = set(flag_columns(list(frame.columns)).values())
+    return [c for c in frame.columns
+            if pd.api.types.is_numeric_dtype(frame[c]) and c not in flags and c.lower() not in METADATA_COLUMNS
+            and frame[c].notna().any()]
+
+
 def run_qc(table: LoadedTable, target: str, *, freq: str | None, qc: QCConfig) -> StationSeries:
     """QC one site's rows and put ``target`` on a regular grid (see the module docstring).
 
@@ -195,21 +219,8 @@ def run_qc(table: LoadedTable, target: str, *, freq: str | None, qc: QCConfig) -
         )
 
     # ---- variables and their flag columns
-    lower = {c.lower(): c for c in columns}
-    flag_of: dict[str, str] = {}
-    flag_cols: set[str] = set()
-    for c in columns:
-        f = lower.get("f_" + c.lower())
-        if f is not None and f != c:
-            flag_of[c] = f
-            flag_cols.add(f)
-    variables = [
-        c for c in columns
-        if c == tcol or (
-            pd.api.types.is_numeric_dtype(frame[c]) and c not in flag_cols
-            and c.lower() not in METADATA_COLUMNS
-        )
-    ]
+    flag_of = flag_columns(columns)
+    variables = [c for c in columns if c == tcol or c in variable_columns(table)]
 
     # ---- 1. stable sort, 2. exact duplicates, 3. conflicting duplicates ("last")
     order = np.argsort(frame.index.asi8, kind="stable")
@@ -364,14 +375,15 @@ def run_qc(table: LoadedTable, target: str, *, freq: str | None, qc: QCConfig) -
     )
 
     cov: dict[str, np.ndarray] = {}
+    cov_seen: dict[str, np.ndarray] = {}
     for c in variables:
         if c == tcol:
-            cov[c] = values
+            cov[c], cov_seen[c] = values, observed
             continue
         col = g[c].to_numpy(dtype=float)
         if np.isnan(col).all():
             continue
-        cov[c] = fill_short_gaps(col, qc.max_gap)[0]
+        cov[c], cov_seen[c] = fill_short_gaps(col, qc.max_gap)[0], ~np.isnan(col)
     cov_frame = pd.DataFrame(cov, index=grid)
 
     raw = pd.Series(g["__raw__"].to_numpy(dtype=float), index=grid, name=tcol)
@@ -406,6 +418,7 @@ def run_qc(table: LoadedTable, target: str, *, freq: str | None, qc: QCConfig) -
         raw=raw,
         removed=removed,
         frame=cov_frame,
+        frame_observed=pd.DataFrame(cov_seen, index=grid),
         freq=alias,
         site=table.site,
         target=tcol,

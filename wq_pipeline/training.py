@@ -26,6 +26,7 @@ from .pipeline import (
     StageRunner,
     TrainedForecast,
     TrainJob,
+    fit_on_origins,
     load_stage,
     positions_to_decompose,
     recombine,
@@ -120,6 +121,8 @@ def train_version(cfg: EvaluateConfig, registry: Registry, *, as_of: pd.Timestam
     t0 = time.perf_counter()
     if progress:
         progress(f"decomposing {train.size + val.size} origins")
+    if hasattr(decomposer, "fit"):
+        fit_on_origins(decomposer, values, train, cfg.decomp_window)
     at = positions_to_decompose(values, np.concatenate([train, val]), np.empty(0, np.int64), cfg.horizon,
                                 cfg.decomp_window)
     samples = stepwise_decompose(values, at, decomposer, cfg.decomp_window, cfg.window)
@@ -151,6 +154,9 @@ def register_evaluation(result: EvaluationResult, cfg: EvaluateConfig, registry:
     evaluation's forecasts."""
     if cfg.protocol != "stepwise" or result.plan is None or result.station is None:
         raise InputError("only a stepwise (honest) evaluation can be registered as a model version")
+    if cfg.covariates:
+        raise InputError("an evaluation with --covariates cannot be registered yet: 'wq forecast' feeds the "
+                         "networks the target alone; evaluate without --covariates to register")
     plan, station, metrics = result.plan, result.station, result.metrics
     end = plan.split.test_start  # training and validation targets all lie before the test period
     values, observed, times = plan.values[:end], plan.observed[:end], plan.times[:end]

@@ -108,7 +108,7 @@ def test_more_imfs_than_modes_are_merged(windows: np.ndarray) -> None:
 
 
 def test_errors() -> None:
-    with pytest.raises(InputError, match="ceemdan, eemd, vmd"):
+    with pytest.raises(InputError, match="ceemdan, ceemdan-se-vmd, eemd, vmd"):
         make_decomposer("wavelet")
     for bad in (0, 33, -1, 2.5, True):
         with pytest.raises(InputError, match="modes"):
@@ -127,7 +127,7 @@ def test_errors() -> None:
         dec.decompose(x)
     with pytest.raises(ValueError):
         dec.decompose(np.ones((2, 32)))
-    assert set(METHODS) == {"vmd", "eemd", "ceemdan"}
+    assert set(METHODS) == {"vmd", "eemd", "ceemdan", "ceemdan-se-vmd"}
     assert METHODS["eemd"] is EEMDDecomposer and METHODS["ceemdan"] is CEEMDANDecomposer
 
 

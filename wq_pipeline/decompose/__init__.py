@@ -1,8 +1,11 @@
 """Signal decomposition with a single interface: ``make_decomposer(method, modes, seed, **params)``.
 
-Every decomposer maps a window (L,) to (modes + 1, L): ``modes`` mode channels and a residual
-channel (signal - sum of modes), so all windows have the same channels and they sum back to
-the signal exactly. See :mod:`wq_pipeline.decompose.base` for the channel order per method.
+Every decomposer maps a window (L,) to (C, L) with a fixed C: ``modes`` mode channels and a
+residual channel (signal - sum of modes), C = ``modes + 1``, so all windows have the same
+channels and they sum back to the signal exactly. See :mod:`wq_pipeline.decompose.base` for the
+channel order per method. The two-stage ``"ceemdan-se-vmd"``
+(:mod:`wq_pipeline.decompose.two_stage`) has ``secondary_modes + 3`` channels and must be
+fitted on training windows first.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from typing import Any
 
 from wq_pipeline.decompose.base import MAX_MODES, MIN_MODES, Decomposer, fix_mode_count
 from wq_pipeline.decompose.emd import CEEMDANDecomposer, EEMDDecomposer, ceemdan, eemd
+from wq_pipeline.decompose.entropy import sample_entropy, sample_entropy_rows
+from wq_pipeline.decompose.two_stage import CEEMDANSEVMDDecomposer, entropy_groups
 from wq_pipeline.decompose.vmd import VMDDecomposer, vmd, vmd_batch
 from wq_pipeline.errors import InputError
 
@@ -21,18 +26,23 @@ __all__ = [
     "VMDDecomposer",
     "EEMDDecomposer",
     "CEEMDANDecomposer",
+    "CEEMDANSEVMDDecomposer",
     "make_decomposer",
     "fix_mode_count",
     "vmd",
     "vmd_batch",
     "eemd",
     "ceemdan",
+    "sample_entropy",
+    "sample_entropy_rows",
+    "entropy_groups",
 ]
 
 METHODS: dict[str, type[Decomposer]] = {
     "vmd": VMDDecomposer,
     "eemd": EEMDDecomposer,
     "ceemdan": CEEMDANDecomposer,
+    "ceemdan-se-vmd": CEEMDANSEVMDDecomposer,
 }
 
 
@@ -42,9 +52,13 @@ def _keyword_params(cls: type[Decomposer]) -> list[str]:
 
 
 def make_decomposer(method: str, modes: int = 8, seed: int = 0, **params: Any) -> Decomposer:
-    """Build a decomposer: ``method`` in {"vmd", "eemd", "ceemdan"} (case-insensitive),
-    ``modes`` in 1..32 mode channels (output has ``modes + 1`` channels), ``seed`` for the
-    noise (EMD methods) or random init (VMD ``init=2``), method parameters as keywords.
+    """Build a decomposer: ``method`` in {"vmd", "eemd", "ceemdan", "ceemdan-se-vmd"}
+    (case-insensitive), ``modes`` in 1..32 mode channels (output has ``modes + 1`` channels;
+    for "ceemdan-se-vmd" ``modes`` is the CEEMDAN IMF count of the first stage and the output
+    has ``secondary_modes + 3`` channels), ``seed`` for the noise (EMD methods) or random init
+    (VMD ``init=2``), method parameters as keywords (the keyword-only parameters of the
+    method's class). A "ceemdan-se-vmd" decomposer must be fitted (``fit(training windows)``)
+    before use, or built with ``groups=`` from an earlier fit.
 
     Raises InputError for an unknown method, ``modes`` out of range or an unknown or invalid
     parameter.

@@ -12,6 +12,10 @@ Every decomposer turns a window ``(L,)`` into ``(C, L)`` with ``C = modes + 1``:
   window exactly (up to one rounding). For EMD methods it holds the trend.
 
 So every window yields the same channels, whatever the data.
+
+A subclass may have a channel count other than ``modes + 1`` by overriding ``n_components``
+and ``names`` (CEEMDAN-SE-VMD, :mod:`wq_pipeline.decompose.two_stage`: ``secondary_modes + 3``
+channels); the last channel is still the residual.
 """
 
 from __future__ import annotations
@@ -83,13 +87,13 @@ class Decomposer(ABC):
         if B == 0:
             return out
         modes = self._modes_batch(A, progress)
-        out[:, : self.modes, :] = modes
+        out[:, : self.n_components - 1, :] = modes
         out[:, -1, :] = A - modes.sum(axis=1)
         return out
 
     @abstractmethod
     def _modes_batch(self, X: np.ndarray, progress: ProgressFn) -> np.ndarray:
-        """Modes of clean windows X (B, L) -> (B, modes, L)."""
+        """Non-residual channels of clean windows X (B, L) -> (B, n_components - 1, L)."""
 
     def _own_params(self) -> dict[str, Any]:
         return {}

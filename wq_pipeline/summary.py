@@ -1,0 +1,65 @@
+"""One table across the targets (and protocols) of a multi-target ``wq evaluate`` run.
+
+Rows are ``(target, protocol, model)``; the scores are those of each run's ``metrics.json`` at
+step H on that run's test points, so models compare within a row group, not across targets.
+``mse_skill_vs_best_baseline`` is ``1 - MSE / MSE(best baseline by RMSE)``: positive only where a
+model beats every baseline (persistence, seasonal naive, ARIMA) on that target.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pandas as pd
+
+BASELINES = ("persistence", "seasonal_naive", "arima")
+COLUMNS = ("target", "unit", "protocol", "model", "n_points", "rmse", "mae", "nse", "kge", "skill",
+           "mse_skill_vs_best_baseline", "best_baseline", "seconds")
+
+
+def folder_name(target: str) -> str:
+    """A target's output sub-folder: the column name with anything but letters, digits, ``._-``
+    replaced by ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", target) or "_"
+
+
+def summary_table(results: dict[str, dict[str, dict[str, Any]]]) -> pd.DataFrame:
+    """``results[target][protocol]`` = that run's metrics -> the long table (module docstring)."""
+    rows = []
+    for target, runs in results.items():
+        for protocol, m in runs.items():
+            models = m["models"]
+            best = min((b for b in BASELINES if _finite(models[b].get("rmse"))), key=lambda b: models[b]["rmse"],
+                       default=None)
+            for name, s in models.items():
+                rmse = s.get("rmse")
+                vs_best = (1.0 - (rmse / models[best]["rmse"]) ** 2
+                           if best and _finite(rmse) and models[best]["rmse"] > 0 else None)
+                rows.append({"target": target, "unit": m.get("unit"), "protocol": protocol, "model": name,
+                             "n_points": s.get("n_points"), "rmse": rmse, "mae": s.get("mae"), "nse": s.get("nse"),
+                             "kge": s.get("kge"), "skill": s.get("skill"), "mse_skill_vs_best_baseline": vs_best,
+                             "best_baseline": best, "seconds": m.get("timings_s", {}).get("total")})
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def summary_markdown(table: pd.DataFrame) -> str:
+    """The table as Markdown: one row per target and protocol, NSE / RMSE of every model."""
+    models = list(dict.fromkeys(table["model"]))
+    head = "| target | protocol | " + " | ".join(f"{m} NSE / RMSE" for m in models) + " | best baseline | run s |"
+    lines = [head, "|" + "---|" * (len(models) + 4)]
+    for (target, protocol), g in table.groupby(["target", "protocol"], sort=False):
+        by = g.set_index("model")
+        cells = [f"{_fmt(by.at[m, 'nse'], 3)} / {_fmt(by.at[m, 'rmse'], 3)}" if m in by.index else "" for m in models]
+        lines.append(f"| {target} | {protocol} | " + " | ".join(cells)
+                     + f" | {g['best_baseline'].iloc[0]} | {_fmt(g['seconds'].iloc[0], 0)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _fmt(v: Any, digits: int) -> str:
+    return f"{v:.{digits}f}" if _finite(v) else "n/a"
