@@ -78,3 +78,24 @@ def test_no_version_trained_before_as_of_is_a_clear_error(tiny_model, tmp_path):
     with pytest.raises(InputError, match="unknown model version 'nope'"):
         issue_forecast(cfg, Registry(reg), "2012-02-10T00:00", model_version="nope")
     assert pd.Timestamp(TINY_TRAIN_AS_OF) < pd.Timestamp("2012-02-10T00:00-05:00")
+
+
+def test_two_stage_version_forecasts_with_the_groups_learnt_in_evaluation(sapelo_tiny_csv, tmp_path):
+    """A registered ceemdan-se-vmd model keeps the entropy groups its evaluation learnt on training
+    windows, so 'wq forecast' rebuilds the same channels and issues the evaluation's forecasts."""
+    from wq_pipeline.pipeline import run_evaluation
+
+    cfg = EvaluateConfig(data=sapelo_tiny_csv, out=tmp_path / "eval",
+                         **dict(TINY, method="ceemdan-se-vmd", modes=3, secondary_modes=2, emd_trials=5))
+    result = run_evaluation(cfg)
+    groups = result.metrics["decomposer_fitted"]["groups"]
+    assert len(groups) == 4 and result.metrics["components"] == ["high_vmd1", "high_vmd2", "medium", "low", "residual"]
+    registry = Registry(tmp_path / "models")
+    version = register_evaluation(result, cfg, registry)
+    assert version.manifest["decomposer_params"]["groups"] == groups
+    plan = result.plan
+    origin = plan.times[plan.split.test[len(plan.split.test) // 3]]
+    issued = issue_forecast(cfg, registry, origin)
+    evaluated = result.forecasts[(result.forecasts["model"] == "decomp_feca_lstm")
+                                 & (pd.to_datetime(result.forecasts["issued_at"], utc=True) == origin)]
+    np.testing.assert_allclose(issued.values[0], evaluated.sort_values("step")["forecast"].to_numpy(), rtol=0, atol=1e-5)
