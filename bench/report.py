@@ -85,6 +85,10 @@ def main() -> None:
         if r["notes"]:
             lines.append("")
             lines += [f"- {n}" for n in r["notes"]]
+    published = C.RESULTS / "published.md"
+    if published.exists():
+        lines += ["", "## The published method on real data, honest and leaky (`bench/published.py`)", "",
+                  published.read_text()]
     out = C.REPO / "BENCHMARKS.md"
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out.relative_to(C.REPO)} ({len(results)} benchmarks)")

@@ -94,14 +94,15 @@ def test_entropy_groups_are_chosen_on_training_windows_only(sapelo_tiny_csv, tmp
     """CEEMDAN-SE-VMD learns its grouping from data: changing everything after the training
     period leaves the entropies and groups unchanged; changing the training period does not."""
     from wq_pipeline.decompose import make_decomposer
-    from wq_pipeline.pipeline import fit_decomposer, load_stage, plan_stage
+    from wq_pipeline.pipeline import fit_decomposer, learnt_parameters, load_stage, plan_stage
 
     cfg = EvaluateConfig(data=sapelo_tiny_csv, **dict(TINY, method="ceemdan-se-vmd", modes=4, emd_trials=5))
 
     def fitted(path: Path) -> dict:
         c = cfg.model_copy(update={"data": path})
         plan = plan_stage(load_stage(c), c)
-        return fit_decomposer(make_decomposer(c.method, c.modes, c.seed, **c.decomposer_params()), plan, c), plan
+        decomposer = make_decomposer(c.method, c.modes, c.seed, **c.decomposer_params())
+        return learnt_parameters(fit_decomposer(decomposer, plan, c)), plan
 
     base, plan = fitted(sapelo_tiny_csv)
     assert len(base["groups"]) == 5 and base["groups"][0] == 0 and base["groups"][-1] == 2

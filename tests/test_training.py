@@ -67,3 +67,18 @@ def test_manifest_is_plain_json_with_versions_and_hashes(tiny_model):
     assert on_disk["version"] == version.version
     assert {"tensorflow-cpu", "keras", "numpy"} <= set(on_disk["library_versions"])
     assert pd.Timestamp(on_disk["created_at"]).tzinfo is not None
+
+
+def test_two_stage_version_learns_its_groups_from_its_own_training_data(sapelo_tiny_csv, tmp_path):
+    from wq_pipeline.forecasting import issue_forecast
+
+    cfg = EvaluateConfig(data=sapelo_tiny_csv, **dict(TINY, method="ceemdan-se-vmd", modes=3, secondary_modes=2,
+                                                      emd_trials=5))
+    registry = Registry(tmp_path / "models")
+    version, trained = train_version(cfg, registry, as_of=pd.Timestamp(TINY_TRAIN_AS_OF))
+    params = version.manifest["decomposer_params"]
+    assert trained and len(params["groups"]) == 4 and params["groups"][0] == 0
+    assert version.manifest["components"] == ["high_vmd1", "high_vmd2", "medium", "low", "residual"]
+    issued = issue_forecast(cfg, registry, pd.Timestamp("2012-02-10T12:00:00-05:00"))
+    assert issued.version == version.version and np.isfinite(issued.values).all()
+    assert 0.0 < issued.values.mean() < 15.0  # mg/L of dissolved oxygen, not a unit slip

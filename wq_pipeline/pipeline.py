@@ -146,22 +146,24 @@ def plan_stage(station: StationSeries, cfg: EvaluateConfig) -> Plan:
 FIT_WINDOWS = 64
 
 
-def fit_decomposer(decomposer: Decomposer, plan: Plan, cfg: EvaluateConfig) -> dict[str, Any]:
+def fit_decomposer(decomposer: Decomposer, plan: Plan, cfg: EvaluateConfig) -> Decomposer:
     """Fit what a decomposer learns from data (CEEMDAN-SE-VMD's entropy groups) on trailing
     windows ending at training origins only, so nothing of the validation or test period shapes
-    it. Returns what was learnt (empty for decomposers with nothing to fit)."""
-    fit = getattr(decomposer, "fit", None)
-    if fit is None:
-        return {}
-    return fit_on_origins(decomposer, plan.values, plan.split.train, cfg.decomp_window)
+    it. Returns the decomposer, fitted (unchanged when it has nothing to fit)."""
+    if hasattr(decomposer, "fit"):
+        fit_on_origins(decomposer, plan.values, plan.split.train, cfg.decomp_window)
+    return decomposer
 
 
-def fit_on_origins(decomposer: Decomposer, values: np.ndarray, origins: np.ndarray, decomp_window: int) -> dict[str, Any]:
+def fit_on_origins(decomposer: Decomposer, values: np.ndarray, origins: np.ndarray, decomp_window: int) -> None:
     """``decomposer.fit`` on up to :data:`FIT_WINDOWS` trailing windows ``(n, L)`` ending at
-    ``origins`` (evenly spaced); returns the decomposer's fitted parameters."""
+    ``origins`` (evenly spaced)."""
     pick = origins[np.unique(np.linspace(0, origins.size - 1, min(FIT_WINDOWS, origins.size)).astype(int))]
-    windows = values[pick[:, None] + np.arange(-decomp_window + 1, 1)[None, :]]
-    decomposer.fit(windows)
+    decomposer.fit(values[pick[:, None] + np.arange(-decomp_window + 1, 1)[None, :]])
+
+
+def learnt_parameters(decomposer: Decomposer) -> dict[str, Any]:
+    """What a fitted decomposer learnt from the training data (empty when nothing)."""
     return {k: v for k, v in decomposer.params().items() if k in ("groups", "entropies")}
 
 
@@ -517,7 +519,7 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
     plan = timed("plan", plan_stage, station, cfg)
     decomposer = make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params())
     first = lstm_job(plan, cfg)
-    fitted = timed("fit_decomposer", fit_decomposer, decomposer, plan, cfg)
+    decomposer = timed("fit_decomposer", fit_decomposer, decomposer, plan, cfg)
     n_networks = 1 + 2 * len(decomposer.names)
     workers = workers_for(cfg, first.X_train.shape[0] * n_networks)
     t0 = time.perf_counter()
@@ -563,7 +565,7 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
         "modes": cfg.modes,
         "components": decomposer.names,
         "decomposer_params": decomposer.params(),
-        "decomposer_fitted": fitted,
+        "decomposer_fitted": learnt_parameters(decomposer),
         "covariates": plan.covariates.names,
         "covariate_fill": plan.covariates.info,
         "window": cfg.window,

@@ -90,8 +90,11 @@ def test_grouping_errors() -> None:
             entropy_groups(e, "thresholds", bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="only apply"):
         entropy_groups(e, "kmeans", (0.1, 0.5))
-    with pytest.raises(ValueError, match="infinite"):
-        entropy_groups(np.array([0.1, np.inf, 0.3]))
+    with pytest.raises(ValueError, match="-inf"):
+        entropy_groups(np.array([0.1, -np.inf, 0.3]))
+    # +inf (no match one sample further: the most irregular) is high; the rest are grouped as usual
+    np.testing.assert_array_equal(entropy_groups(np.array([np.inf, 1.0, 0.9, 0.5, 0.45, 0.01, 0.02])),
+                                  [0, 0, 0, 1, 1, 2, 2])
     with pytest.raises(ValueError, match="1-D"):
         entropy_groups(np.ones((2, 3)))
 

@@ -9,14 +9,14 @@ series shorter than 5000 points), which the tests check value for value:
   strict), ``A`` the pairs that still match with the next sample ``k = m`` added;
 * ``SampEn = -log(A / B)``.
 
-Undefined cases return NaN here:
+Edge cases:
 
-* a constant series (``max == min``). antropy returns NaN when ``np.std`` is exactly 0 (then
+* a constant series (``max == min``): NaN. antropy returns NaN when ``np.std`` is exactly 0 (then
   ``r = 0`` and nothing matches strictly) but ``-0.0`` when rounding leaves a tiny std (e.g.
   ``np.std(np.full(256, 0.1)) = 1.4e-17``: every pair matches);
-* no matching template pair (``B = 0``); antropy: NaN;
-* no matching pair of length ``m + 1`` (``A = 0``); antropy returns ``+inf``, here NaN so that
-  callers have a single "undefined" value to handle.
+* no matching template pair (``B = 0``): NaN, as antropy;
+* pairs match at length ``m`` but none at ``m + 1`` (``A = 0``): ``+inf``, as antropy. This is
+  the most irregular case there is, so grouping by complexity must treat it as the highest.
 """
 
 from __future__ import annotations
@@ -53,10 +53,12 @@ def _counts(x, m, r):  # pragma: no cover - compiled
 def _rows(X, m, r, out):  # pragma: no cover - compiled
     for i in range(X.shape[0]):
         a, b = _counts(X[i], m, r[i])
-        if r[i] > 0.0 and a > 0 and b > 0:  # r = 0 marks a constant row
-            out[i] = -math.log(a / b)
-        else:
+        if r[i] <= 0.0 or b == 0:  # r = 0 marks a constant row
             out[i] = np.nan
+        elif a == 0:
+            out[i] = np.inf
+        else:
+            out[i] = -math.log(a / b)
 
 
 def _check_params(order: object, tolerance: object) -> tuple[int, float]:
@@ -76,8 +78,8 @@ def sample_entropy_rows(X: np.ndarray, order: int = 2, tolerance: float = 0.2) -
 
     ``order`` is the embedding dimension m >= 1, ``tolerance`` the match radius relative to
     each row's standard deviation (``r = tolerance * std(row, ddof=0)``). Rows must be finite
-    with ``L > order + 1``. Undefined rows (constant, or no matches) give NaN (module
-    docstring). Raises ValueError for bad parameters or input.
+    with ``L > order + 1``. Constant rows and rows without matching pairs give NaN, rows
+    without matching pairs of length ``order + 1`` give +inf (module docstring). Raises ValueError for bad parameters or input.
     """
     m, tol = _check_params(order, tolerance)
     A = np.asarray(X, dtype=np.float64)
@@ -102,9 +104,9 @@ def sample_entropy(x: np.ndarray, order: int = 2, tolerance: float = 0.2) -> flo
 
     Chebyshev distance, ``r = tolerance * std(x, ddof=0)``; equals
     ``antropy.sample_entropy(x, order)`` for ``tolerance=0.2``. Returns NaN for a constant
-    series (antropy: NaN or -0.0, depending on how ``np.std`` rounds), when no template pair
-    matches (antropy: NaN) and when pairs match at length ``order`` but none at ``order + 1``
-    (antropy: ``inf``). Raises ValueError for a
+    series (antropy: NaN or -0.0, depending on how ``np.std`` rounds) and when no template pair
+    matches (antropy: NaN), +inf when pairs match at length ``order`` but none at ``order + 1``
+    (as antropy). Raises ValueError for a
     non 1-D, non-finite or too short ``x``, ``order < 1`` or ``tolerance <= 0``.
     """
     a = np.asarray(x, dtype=np.float64)

@@ -70,16 +70,19 @@ def entropy_groups(
       ``thresholds`` must be None.
     * ``"thresholds"``: ``thresholds = (low, high)``: entropy >= high -> 0, >= low -> 1, else 2.
 
-    NaN (undefined entropy, e.g. a constant or zero channel) -> 2 (low). Raises ValueError for
-    an unknown grouping, bad thresholds, infinite entropies or a non 1-D input.
+    NaN (undefined entropy, e.g. a constant or zero channel) -> 2 (low); +inf (no regularity
+    at all, see :mod:`wq_pipeline.decompose.entropy`) -> 0 (high), and k-means then groups the
+    finite values. Raises ValueError for an unknown grouping, bad thresholds, -inf or a non 1-D
+    input.
     """
     e = np.asarray(entropies, dtype=np.float64)
     if e.ndim != 1:
         raise ValueError(f"entropies must be 1-D (C,), got shape {e.shape}")
-    if np.isinf(e).any():
-        raise ValueError("entropies must be finite or NaN, got an infinite value")
+    if (e == -np.inf).any():
+        raise ValueError("entropies must be >= 0, NaN or +inf, got -inf")
     labels = np.full(e.size, LOW, dtype=np.int64)
-    finite = ~np.isnan(e)
+    labels[e == np.inf] = HIGH
+    finite = np.isfinite(e)
     if grouping == "thresholds":
         if thresholds is None:
             raise ValueError("grouping='thresholds' needs thresholds=(low, high)")
@@ -275,5 +278,6 @@ class CEEMDANSEVMDDecomposer(Decomposer):
         if self.groups is not None:
             p["groups"] = list(self.groups)
         if self.entropies is not None:
-            p["entropies"] = [None if np.isnan(v) else round(float(v), 6) for v in self.entropies]
+            p["entropies"] = [None if np.isnan(v) else "inf" if np.isinf(v) else round(float(v), 6)
+                              for v in self.entropies]  # JSON has no NaN or inf
         return p
