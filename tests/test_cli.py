@@ -144,3 +144,5 @@ def test_several_targets_with_covariates_write_one_folder_each_and_a_summary(tmp
         assert rows.loc["lstm", "mse_skill_vs_best_baseline"] == pytest.approx(
             1 - (rows.loc["lstm", "rmse"] / rows.loc[best, "rmse"]) ** 2, rel=1e-4, abs=1e-5)
     assert "| DO_obs | stepwise |" in (out / "summary.md").read_text()
+    page = (out / "summary.html").read_text()
+    assert 'href="DO_obs/report.html"' in page and 'href="Temp/report.html"' in page

@@ -274,7 +274,7 @@ def _evaluation_targets(a: argparse.Namespace) -> list[str]:
 
 def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
     from .pipeline import preflight
-    from .summary import folder_name, summary_markdown, summary_table
+    from .summary import folder_name, summary_html, summary_markdown, summary_table
 
     targets = _evaluation_targets(a)
     several = len(targets) > 1
@@ -305,11 +305,12 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
         table = summary_table(results)
         write_outputs(out, {"targets": targets, "rows": table.to_dict(orient="records")}, {"summary.csv": table},
                       name="summary.json")
-        tmp = out / ".summary.md.tmp"
-        tmp.write_text(summary_markdown(table))
-        os.replace(tmp, out / "summary.md")
+        for name, text in (("summary.md", summary_markdown(table)), ("summary.html", summary_html(table))):
+            tmp = out / f".{name}.tmp"
+            tmp.write_text(text)
+            os.replace(tmp, out / name)
         print(summary_markdown(table))
-        print(f"Wrote {out}/summary.csv, summary.md, summary.json; one folder per target")
+        print(f"Wrote {out}/summary.csv, summary.md, summary.html, summary.json; one folder per target")
     return EXIT_OK
 
 

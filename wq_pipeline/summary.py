@@ -8,6 +8,7 @@ model beats every baseline (persistence, seasonal naive, ARIMA) on that target.
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from typing import Any
@@ -55,6 +56,34 @@ def summary_markdown(table: pd.DataFrame) -> str:
         lines.append(f"| {target} | {protocol} | " + " | ".join(cells)
                      + f" | {g['best_baseline'].iloc[0]} | {_fmt(g['seconds'].iloc[0], 0)} |")
     return "\n".join(lines) + "\n"
+
+
+def summary_html(table: pd.DataFrame) -> str:
+    """A self-contained HTML page of :func:`summary_markdown`'s table, each target linking to its
+    own report (``<target>/report.html``)."""
+    models = list(dict.fromkeys(table["model"]))
+    head = "".join(f"<th>{html.escape(m)}<br>NSE / RMSE</th>" for m in models)
+    rows = []
+    for (target, protocol), g in table.groupby(["target", "protocol"], sort=False):
+        by = g.set_index("model")
+        best = g["best_baseline"].iloc[0]
+        cells = []
+        for m in models:
+            beats = _finite(by.at[m, "mse_skill_vs_best_baseline"]) and by.at[m, "mse_skill_vs_best_baseline"] > 0
+            text = f"{_fmt(by.at[m, 'nse'], 3)} / {_fmt(by.at[m, 'rmse'], 3)}"
+            cells.append(f"<td{' class=beats' if beats else ''}>{text}</td>")
+        link = html.escape(f"{folder_name(target)}/report.html")
+        leaky = " <b>LEAKY</b>" if protocol == "global" else ""
+        rows.append(f"<tr><td><a href=\"{link}\">{html.escape(target)}</a></td><td>{html.escape(protocol)}{leaky}</td>"
+                    + "".join(cells) + f"<td>{html.escape(str(best))}</td><td>{_fmt(g['seconds'].iloc[0], 0)}</td></tr>")
+    return ("<!doctype html><meta charset=utf-8><title>wq-pipeline: summary across targets</title>"
+            "<style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
+            ".beats{background:#e3f4e3}</style>"
+            "<h1>Summary across targets</h1><p>Step H on each target's own test points. Green: lower RMSE than every "
+            "baseline (persistence, seasonal naive, ARIMA) of that target. Click a target for its full report.</p>"
+            f"<table><tr><th>target</th><th>protocol</th>{head}<th>best baseline</th><th>run s</th></tr>"
+            + "".join(rows) + "</table>\n")
 
 
 def _finite(v: Any) -> bool:
