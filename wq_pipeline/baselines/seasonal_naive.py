@@ -73,3 +73,87 @@ def seasonal_naive_forecast(y: np.ndarray, origins: np.ndarray, horizon: int, pe
     ok = idx >= 0
     out[ok] = y[idx[ok]]
     return out
+
+
+def level_adjusted_seasonal_naive_forecast(
+    y: np.ndarray, origins: np.ndarray, horizon: int, period: int
+) -> np.ndarray:
+    """Forecast ``(n_origins, horizon)``: seasonal naive shifted by the level change over the last period.
+
+    ``y[t + h - period * ceil(h / period)] + (y[t] - y[t - period])`` for ``h = 1..H`` (units of
+    ``y (N,)``); same whole-period stepping back as :func:`seasonal_naive_forecast`. NaN where any
+    of the three values is missing or lies before the start of the series (``t < period``).
+    """
+    y, o = check_series_origins(y, origins, horizon)
+    period = int(period)
+    base = seasonal_naive_forecast(y, o, horizon, period)
+    shift = np.full(o.size, np.nan)
+    ok = o >= period
+    shift[ok] = y[o[ok]] - y[o[ok] - period]
+    return base + shift[:, None]
+
+
+# Candidate periods in hours: solar day; two semidiurnal lunar tides (2 x 12.42 h = 24.84 h, the
+# "25 h" lunar-day cycle of estuarine series); 12 h (S2); 12.42 h (M2); K1; O1; one week.
+PERIOD_CANDIDATE_HOURS: tuple[float, ...] = (24.0, 24.8412024, 12.0, 12.4206012, 23.9344697, 25.8193417, 168.0)
+# A candidate is kept only if a whole number of steps matches it to within this relative error.
+PERIOD_MATCH_TOLERANCE = 0.05
+
+
+def period_candidates(step_hours: float, detected: int | None) -> list[int]:
+    """Candidate seasonal periods in steps for a grid of ``step_hours`` hours per step.
+
+    ``detected`` (e.g. from :func:`detect_period`) comes first when given and ``>= 2``; then each of
+    :data:`PERIOD_CANDIDATE_HOURS` (24 h, 24.84 h = two M2 tides, 12 h, 12.42 h M2, 23.93 h K1,
+    25.82 h O1, 168 h) rounded to whole steps, kept only when ``round(P / step) * step`` is within
+    5 % of ``P`` (the grid resolves it reasonably) and is at least 2 steps. Order is kept,
+    duplicates are dropped (on an hourly grid: ``[detected, 24, 25, 12, 26, 168]``).
+    """
+    step = float(step_hours)
+    if not np.isfinite(step) or step <= 0:
+        raise ValueError(f"step_hours must be > 0, got {step_hours}")
+    out: list[int] = []
+    if detected is not None and int(detected) >= 2:
+        out.append(int(detected))
+    for hours in PERIOD_CANDIDATE_HOURS:
+        k = int(round(hours / step))
+        if k < 2 or abs(k * step - hours) > PERIOD_MATCH_TOLERANCE * hours:
+            continue
+        if k not in out:
+            out.append(k)
+    return out
+
+
+def select_period(y_train: np.ndarray, horizon: int, candidates: list[int]) -> tuple[int, dict[int, float]]:
+    """Candidate period (steps) whose seasonal-naive forecast has the lowest RMSE at step ``horizon``.
+
+    Scored over every origin ``t`` of the training series ``(N,)`` with ``t + horizon < N``, on the
+    points where forecast and target are both finite (units of ``y``). Returns ``(best, rmse)``
+    where ``rmse`` maps each candidate to its RMSE, NaN for a candidate with fewer than 50 scored
+    points (skipped); ties go to the earlier candidate. Training data only.
+    """
+    y = np.asarray(y_train, dtype=np.float64)
+    if y.ndim != 1:
+        raise ValueError(f"training series must be 1-D (N,), got shape {y.shape}")
+    horizon = int(horizon)
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1, got {horizon}")
+    origins = np.arange(max(y.size - horizon, 0))
+    target = y[origins + horizon]
+    rmse: dict[int, float] = {}
+    best: int | None = None
+    for cand in candidates:
+        period = int(cand)
+        if period in rmse:
+            continue
+        fc = seasonal_naive_forecast(y, origins, horizon, period)[:, horizon - 1]
+        ok = np.isfinite(fc) & np.isfinite(target)
+        if ok.sum() < 50:
+            rmse[period] = float("nan")
+            continue
+        rmse[period] = float(np.sqrt(np.mean((fc[ok] - target[ok]) ** 2)))
+        if best is None or rmse[period] < rmse[best]:
+            best = period
+    if best is None:
+        raise ValueError("no candidate period has 50 scored training points")
+    return best, rmse
