@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import __version__
 from .config import EvaluateConfig
-from .covariates import Covariates, build_covariates, resolve_covariates, with_covariates
+from .covariates import Covariates, build_covariates, covariate_windows, resolve_covariates, with_covariates
 from .decompose import Decomposer, make_decomposer
 from .errors import InputError
 from .load import load_station
@@ -360,7 +360,7 @@ def component_jobs(samples: ComponentSamples, plan: Plan, cfg: EvaluateConfig, n
     s, H, cov = plan.split, cfg.horizon, plan.covariates
     jobs: list[TrainJob] = []
     X = {part: select_rows(samples, o) for part, o in (("tr", s.train), ("va", s.val), ("te", s.test))}
-    C = {part: with_covariates(X[part][:, :, :0], cov, o) for part, o in (("tr", s.train), ("va", s.val), ("te", s.test))}
+    C = {part: covariate_windows(cov, o, cfg.window) for part, o in (("tr", s.train), ("va", s.val), ("te", s.test))}
     Ytr, Yva = component_targets(samples, s.train, H), component_targets(samples, s.val, H)
 
     def inputs(part: str, k: int) -> np.ndarray:
