@@ -22,3 +22,11 @@ def check_series_origins(y: np.ndarray, origins: np.ndarray, horizon: int) -> tu
     if int(horizon) < 1:
         raise ValueError(f"horizon must be >= 1, got {horizon}")
     return y, o
+
+
+def check_training_series(y_train: np.ndarray) -> np.ndarray:
+    """Return a training series as float64 ``(N,)``; ValueError if it is not 1-D."""
+    y = np.asarray(y_train, dtype=np.float64)
+    if y.ndim != 1:
+        raise ValueError(f"training series must be 1-D (N,), got shape {y.shape}")
+    return y

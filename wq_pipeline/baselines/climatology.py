@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wq_pipeline.baselines._common import check_series_origins
+from wq_pipeline.baselines._common import check_series_origins, check_training_series
 
 
 def fit_climatology(y_train: np.ndarray, period: int) -> np.ndarray:
@@ -13,9 +13,7 @@ def fit_climatology(y_train: np.ndarray, period: int) -> np.ndarray:
     ``y_train (N,)`` starts at grid position 0 (phase 0), units kept. NaNs are ignored; a phase
     with no finite value is NaN. With ``period`` = steps per day this is the hour-of-day climatology.
     """
-    y = np.asarray(y_train, dtype=np.float64)
-    if y.ndim != 1:
-        raise ValueError(f"training series must be 1-D (N,), got shape {y.shape}")
+    y = check_training_series(y_train)
     period = int(period)
     if period < 1:
         raise ValueError(f"period must be >= 1, got {period}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wq_pipeline.baselines._common import check_series_origins
+from wq_pipeline.baselines._common import check_series_origins, check_training_series
 
 
 def autocorrelation(y: np.ndarray, max_lag: int) -> np.ndarray:
@@ -132,9 +132,7 @@ def select_period(y_train: np.ndarray, horizon: int, candidates: list[int]) -> t
     where ``rmse`` maps each candidate to its RMSE, NaN for a candidate with fewer than 50 scored
     points (skipped); ties go to the earlier candidate. Training data only.
     """
-    y = np.asarray(y_train, dtype=np.float64)
-    if y.ndim != 1:
-        raise ValueError(f"training series must be 1-D (N,), got shape {y.shape}")
+    y = check_training_series(y_train)
     horizon = int(horizon)
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1, got {horizon}")
