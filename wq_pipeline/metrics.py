@@ -140,6 +140,21 @@ def add_skill(scores: dict[str, dict[str, Any]], reference: str = "persistence")
     return out
 
 
+def add_best_baseline_skill(scores: dict[str, dict[str, Any]], baselines: tuple[str, ...]) -> str | None:
+    """Add ``mse_skill_best_baseline = 1 - MSE / MSE_best`` at step H to every model, in place,
+    where ``best`` is the baseline with the lowest RMSE at step H on these points (also stored as
+    ``best_baseline``). Positive only for a model that beats every baseline; the daily cycle alone
+    inflates NSE and skill against persistence, so this is the harder number. Returns ``best``."""
+    finite = [b for b in baselines if b in scores and math.isfinite(float(scores[b]["rmse"]))]
+    best = min(finite, key=lambda b: float(scores[b]["rmse"])) if finite else None
+    ref = float(scores[best]["rmse"]) if best else math.nan
+    for s in scores.values():
+        r = float(s["rmse"])
+        s["best_baseline"] = best
+        s["mse_skill_best_baseline"] = 1.0 - (r / ref) ** 2 if math.isfinite(r) and ref > 0 else math.nan
+    return best
+
+
 def to_jsonable(obj: Any) -> Any:
     """Recursively turn numpy scalars/arrays, tuples and dicts into plain JSON types; NaN and
     +-inf become ``None``."""

@@ -25,24 +25,34 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-MODEL_ORDER = ("persistence", "seasonal_naive", "arima", "lstm", "decomp_lstm", "decomp_feca_lstm")
-BASELINES = ("persistence", "seasonal_naive", "arima", "lstm")
+MODEL_ORDER = ("persistence", "seasonal_naive", "level_adjusted_seasonal_naive", "climatology", "arima", "harmonic_ar",
+               "lstm", "decomp_lstm", "decomp_feca_lstm")
+BASELINES = ("persistence", "seasonal_naive", "level_adjusted_seasonal_naive", "climatology", "arima", "harmonic_ar",
+             "lstm")
 MODEL_LABELS = {
     "persistence": "persistence",
     "seasonal_naive": "seasonal naive",
+    "level_adjusted_seasonal_naive": "level-adjusted seasonal naive",
+    "climatology": "time-of-day climatology",
     "arima": "ARIMA",
+    "harmonic_ar": "harmonic + AR",
     "lstm": "LSTM (raw series)",
     "decomp_lstm": "decomposition + LSTM (no FECA)",
     "decomp_feca_lstm": "decomposition + FECA-LSTM",
 }
-MODEL_SHORT = {"persistence": "persistence", "seasonal_naive": "seasonal naive", "arima": "ARIMA", "lstm": "LSTM",
-               "decomp_lstm": "decomp. LSTM", "decomp_feca_lstm": "decomp. FECA-LSTM"}
+MODEL_SHORT = {"persistence": "persistence", "seasonal_naive": "seasonal naive",
+               "level_adjusted_seasonal_naive": "level-adj. seas. naive", "climatology": "climatology", "arima": "ARIMA",
+               "harmonic_ar": "harmonic + AR", "lstm": "LSTM", "decomp_lstm": "decomp. LSTM",
+               "decomp_feca_lstm": "decomp. FECA-LSTM"}
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies, and in grey print
 MODEL_COLORS = {
     "observed": "#000000",
     "persistence": "#8c8c8c",
     "seasonal_naive": "#E69F00",
+    "level_adjusted_seasonal_naive": "#b8860b",
+    "climatology": "#8c6d31",
     "arima": "#56B4E9",
+    "harmonic_ar": "#0072B2",
     "lstm": "#009E73",
     "decomp_lstm": "#CC79A7",
     "decomp_feca_lstm": "#D55E00",
