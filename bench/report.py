@@ -85,6 +85,14 @@ def main() -> None:
         if r["notes"]:
             lines.append("")
             lines += [f"- {n}" for n in r["notes"]]
+    skill = C.RESULTS / "skill.md"
+    if skill.exists():
+        lines += ["", "## Skill: the honest default against every baseline, with ablations (`bench/skill.py`)", "",
+                  skill.read_text()]
+    end_effects = C.RESULTS / "end_effects.md"
+    if end_effects.exists():
+        lines += ["", "## End effects of trailing-window decomposition (`bench/end_effects.py`)", "",
+                  end_effects.read_text()]
     published = C.RESULTS / "published.md"
     if published.exists():
         lines += ["", "## The published method on real data, honest and leaky (`bench/published.py`)", "",

@@ -104,10 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="train and score the decomposition model and its baselines on one station series",
         description=(
-            "Load and quality-control a station file, test stationarity, decompose the target, train one "
-            "FECA-LSTM per component, recombine, and score against persistence, seasonal naive, ARIMA, a "
-            "plain LSTM and the decomposition model without FECA on the same test points. Writes "
-            "metrics.json, forecasts.csv and stationarity.csv to --out. Lengths are in steps of --freq."
+            "Load and quality-control a station file, test stationarity, decompose the target at every "
+            "forecast origin, and train the main model (hybrid: harmonic + AR first stage corrected by one "
+            "FECA-LSTM on the raw window, the components and calendar terms) and the published model (one "
+            "FECA-LSTM per component, summed, with and without FECA). Score all of them against persistence, "
+            "seasonal naive, level-adjusted seasonal naive, climatology, ARIMA, harmonic + AR and a plain LSTM "
+            "on the same test points. Writes metrics.json, forecasts.csv, stationarity.csv and report.html "
+            "to --out. Lengths are in steps of --freq."
         ),
         formatter_class=fmt,
     )
@@ -124,12 +127,26 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--test-fraction", type=float, default=d["test_fraction"].default,
                    help="last fraction of the period used for testing (validation, --val-fraction, is before it)")
     m.add_argument("--seasonal-period", type=int, help="season of the seasonal-naive baseline in steps (default: detected on training data)")
+    hy = e.add_argument_group(
+        "hybrid model (the main model)",
+        "a first stage (harmonic + AR, chosen on validation) plus one FECA-LSTM that learns its error from the raw "
+        "window, the stepwise components and calendar terms; the defaults were chosen on training and validation "
+        "data (BENCHMARKS.md, 'Skill')")
+    hy.add_argument("--first-stage", choices=("harmonic_ar", "none"), default=d["first_stage"].default,
+                    help="none: the network forecasts the series itself")
+    for flag, field, what in (("raw-channel", "raw_channel", "the raw window as an input channel"),
+                              ("hybrid-components", "hybrid_components", "the decomposition's components as input channels"),
+                              ("calendar", "calendar", "hour of day and day of year (sine, cosine) as input channels"),
+                              ("shrink", "shrink", "per-step weights on the network's correction, fitted on validation "
+                               "(else first stage + correction)")):
+        hy.add_argument(f"--{flag}", dest=field, action=argparse.BooleanOptionalAction, default=d[field].default, help=what)
     e.add_argument("--out", type=Path, default=d["out"].default, help="output folder")
     e.add_argument("--no-flow", action="store_true",
                    help="run the stages in-process without Prefect (same results; no flow run is recorded)")
     e.add_argument("--register", action="store_true",
-                   help="save the evaluated main model (trained before the test period) to the model registry, "
-                   "so 'wq forecast' can issue forecasts with it")
+                   help="save the evaluated decomposition model (decomp_feca_lstm: one FECA-LSTM per component, "
+                   "trained before the test period) to the model registry, so 'wq forecast' can issue forecasts "
+                   "with it (the hybrid main model cannot be registered yet)")
     e.add_argument("--models", type=Path, metavar="DIR", help="model registry folder for --register (default: models/)")
     e.add_argument("--config", type=Path, metavar="FILE", help="settings file (default: wq.toml here, if present)")
     e.add_argument("-v", "--verbose", action="store_true", help="show Prefect's INFO logs and full tracebacks")
@@ -211,7 +228,8 @@ def _config_from_args(a: argparse.Namespace, argv: Sequence[str], target: str | 
         qc=QCConfig(max_gap=a.max_gap, drop_suspect=a.drop_suspect), command="wq " + shlex.join(list(argv)),
     )
     for name in ("method", "modes", "window", "decomp_window", "horizon", "jobs", "test_fraction", "val_fraction",
-                 "epochs", "units", "seed", "seasonal_period", "out", "secondary_modes", "se_order", "se_tolerance"):
+                 "epochs", "units", "seed", "seasonal_period", "out", "secondary_modes", "se_order", "se_tolerance",
+                 "first_stage", "raw_channel", "hybrid_components", "calendar", "shrink"):
         fields[name] = getattr(a, name, d[name].default)
     if getattr(a, "se_thresholds", None):
         fields["se_grouping"], fields["se_thresholds"] = "thresholds", _number_pair(a.se_thresholds, "--se-thresholds")

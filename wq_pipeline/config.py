@@ -60,7 +60,7 @@ class QCConfig(BaseModel):
 # Evaluation configuration (wq evaluate / flows.evaluate.evaluate_flow)
 # ---------------------------------------------------------------------------
 
-METHODS = ("vmd", "eemd", "ceemdan", "ceemdan-se-vmd")
+METHODS = ("vmd", "eemd", "ceemdan", "ceemdan-se-vmd", "atrous")
 PROTOCOLS = ("stepwise", "global")
 
 
@@ -77,6 +77,8 @@ class EvaluateConfig(BaseModel):
       ``secondary_modes`` modes.
     - ``covariates``: other columns of the station given to every network as extra input
       channels (their last W values up to the origin; see :mod:`wq_pipeline.covariates`).
+    - ``first_stage``, ``raw_channel``, ``hybrid_components``, ``calendar``, ``shrink``: what the
+      hybrid model (the main model, :mod:`wq_pipeline.hybrid`) is built from.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -87,7 +89,7 @@ class EvaluateConfig(BaseModel):
     site: str | None = None
     site_col: str | None = None
     freq: str | None = None
-    method: Literal["vmd", "eemd", "ceemdan", "ceemdan-se-vmd"] = "vmd"
+    method: Literal["vmd", "eemd", "ceemdan", "ceemdan-se-vmd", "atrous"] = "vmd"
     modes: int = Field(default=8, ge=1, le=32)
     window: int = Field(default=48, ge=2, le=2000)
     decomp_window: int = Field(default=512, ge=8, le=20000)
@@ -113,6 +115,11 @@ class EvaluateConfig(BaseModel):
     se_grouping: Literal["kmeans", "thresholds"] = "kmeans"
     se_thresholds: tuple[float, float] | None = None
     covariates: list[str] = Field(default_factory=list)
+    first_stage: Literal["harmonic_ar", "none"] = "harmonic_ar"
+    raw_channel: bool = True
+    hybrid_components: bool = True
+    calendar: bool = True
+    shrink: bool = True
     out: Path = Path("reports/latest")
     qc: QCConfig = Field(default_factory=QCConfig)
     command: str = ""
@@ -123,6 +130,9 @@ class EvaluateConfig(BaseModel):
             raise ValueError(f"decomp_window ({self.decomp_window}) must be >= window ({self.window})")
         if self.se_grouping == "thresholds" and self.se_thresholds is None:
             raise ValueError("se_grouping 'thresholds' needs se_thresholds (low, high)")
+        if not (self.raw_channel or self.hybrid_components):
+            raise ValueError("the hybrid model needs the raw channel, the components, or both "
+                             "(--no-raw-channel and --no-hybrid-components together leave it no input)")
         if self.se_thresholds is not None and not self.se_thresholds[0] <= self.se_thresholds[1]:
             raise ValueError(f"se_thresholds must be (low, high) with low <= high, got {self.se_thresholds}")
         return self
@@ -137,11 +147,20 @@ class EvaluateConfig(BaseModel):
             raise ValueError(f"covariate given twice in {names}")
         return names
 
+    def hybrid_options(self) -> "HybridOptions":
+        """The hybrid model's switches (:class:`wq_pipeline.hybrid.HybridOptions`)."""
+        from .hybrid import HybridOptions
+
+        return HybridOptions(first_stage=self.first_stage, raw_channel=self.raw_channel,
+                             components=self.hybrid_components, calendar=self.calendar, shrink=self.shrink)
+
     def decomposer_params(self) -> dict[str, Any]:
         """Method-specific parameters passed to :func:`wq_pipeline.decompose.make_decomposer`."""
         vmd = {"alpha": self.vmd_alpha, "tau": self.vmd_tau, "tol": self.vmd_tol}
         if self.method == "vmd":
             return vmd
+        if self.method == "atrous":
+            return {}
         params: dict = {"trials": self.emd_trials}
         if self.emd_noise_width is not None:
             params["noise_width"] = self.emd_noise_width

@@ -25,6 +25,7 @@ from .config import EvaluateConfig
 from .covariates import Covariates, build_covariates, covariate_windows, resolve_covariates, with_covariates
 from .decompose import Decomposer, make_decomposer
 from .errors import InputError
+from .hybrid import calendar_channels, first_stage_forecast, hybrid_inputs, shrink_weights
 from .load import load_station
 from .metrics import add_best_baseline_skill, add_skill, score, to_jsonable
 from .protocol import (
@@ -48,8 +49,13 @@ from .workers import resolve_jobs, training_pool
 
 BASELINE_NAMES = ("persistence", "seasonal_naive", "level_adjusted_seasonal_naive", "climatology", "arima",
                   "harmonic_ar")
-MODEL_NAMES = (*BASELINE_NAMES, "lstm", "decomp_lstm", "decomp_feca_lstm")
-MAIN_MODEL = "decomp_feca_lstm"
+MODEL_NAMES = (*BASELINE_NAMES, "lstm", "decomp_lstm", "decomp_feca_lstm", "hybrid_feca_lstm")
+# The honest default (:mod:`wq_pipeline.hybrid`): at 6 h it beats the best baseline on Sapelo and
+# Apalachicola DO and the per-component decomposition model everywhere (BENCHMARKS.md, "Skill").
+MAIN_MODEL = "hybrid_feca_lstm"
+HYBRID_JOB = "hybrid"
+# What "the best baseline" is chosen from: every statistical baseline and the plain LSTM.
+SKILL_REFERENCES = (*BASELINE_NAMES, "lstm")
 # XLA (jit_compile) for training: measured on the demo's networks on 2 CPU cores it made no LSTM
 # faster, FECA networks 40% slower (55 s vs 39 s), and cost each worker 300 MB: off unless set.
 USE_XLA = False
@@ -240,6 +246,7 @@ class TrainedForecast:
     training: dict[str, Any] = field(default_factory=dict)
     model: Any = None
     scaler: Scaler | None = None
+    val_forecast: np.ndarray | None = None  # (n_val, H) when the job asked for it
 
 
 @dataclass
@@ -253,6 +260,8 @@ class TrainJob:
     X_val: np.ndarray
     Y_val: np.ndarray
     X_test: np.ndarray
+    own_target_scale: bool = False  # targets are not channel 0's quantity (a first stage's error)
+    predict_val: bool = False  # also forecast X_val (for fitting a recombination on validation)
 
 
 def usable_rows(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
@@ -275,22 +284,24 @@ def fit_network(job: TrainJob, cfg: EvaluateConfig, reuse: bool = False) -> tupl
     keep_tr, keep_va = usable_rows(job.X_train, job.Y_train), usable_rows(job.X_val, job.Y_val)
     X_tr, Y_tr = job.X_train[keep_tr], job.Y_train[keep_tr]
     X_va, Y_va = job.X_val[keep_va], job.Y_val[keep_va]
-    scaler = Scaler.fit(X_tr[..., :1], extra=X_tr[..., 1:] if X_tr.shape[2] > 1 else None)
+    scaler = Scaler.fit(X_tr[..., :1], extra=X_tr[..., 1:] if X_tr.shape[2] > 1 else None,
+                        target=Y_tr if job.own_target_scale else None)
     model = (reusable_forecaster if reuse else build_forecaster)(
         X_tr.shape[1], X_tr.shape[2], Y_tr.shape[1], units=cfg.units, feca=job.feca, seed=cfg.seed,
         name=job.name, jit_compile=USE_XLA,
     )
     result = fit_forecaster(
         model,
-        scaler.transform_inputs(X_tr).astype("float32"), scaler.transform(Y_tr).astype("float32"),
-        scaler.transform_inputs(X_va).astype("float32"), scaler.transform(Y_va).astype("float32"),
+        scaler.transform_inputs(X_tr).astype("float32"), scaler.transform_target(Y_tr).astype("float32"),
+        scaler.transform_inputs(X_va).astype("float32"), scaler.transform_target(Y_va).astype("float32"),
         epochs=cfg.epochs, batch_size=cfg.batch_size, patience=cfg.patience, seed=cfg.seed,
     )
     info = {
-        "feca": job.feca, "n_train": int(X_tr.shape[0]), "n_val": int(X_va.shape[0]),
+        "feca": job.feca, "channels": int(X_tr.shape[2]), "n_train": int(X_tr.shape[0]), "n_val": int(X_va.shape[0]),
         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "seconds": round(result.seconds, 3),
         "loss": result.history.get("loss", []), "val_loss": result.history.get("val_loss", []),
-        "scaler": {"mean": scaler.mean, "std": scaler.std, "extra": [list(e) for e in scaler.extra]},
+        "scaler": {"mean": scaler.mean, "std": scaler.std, "extra": [list(e) for e in scaler.extra],
+                   "target": list(scaler.target) if scaler.target else None},
     }
     return model, scaler, info
 
@@ -306,7 +317,8 @@ def fit_predict(job: TrainJob, cfg: EvaluateConfig, reuse: bool = False) -> Trai
     """:func:`fit_network`, then forecast the test inputs."""
     model, scaler, info = fit_network(job, cfg, reuse)
     pred = network_forecast(model, scaler, job.X_test)
-    return TrainedForecast(name=job.name, forecast=pred, training=info, model=model, scaler=scaler)
+    val = network_forecast(model, scaler, job.X_val) if job.predict_val else None
+    return TrainedForecast(name=job.name, forecast=pred, training=info, model=model, scaler=scaler, val_forecast=val)
 
 
 def fit_predict_portable(job: TrainJob, cfg: EvaluateConfig) -> TrainedForecast:
@@ -376,6 +388,55 @@ def component_jobs(samples: ComponentSamples, plan: Plan, cfg: EvaluateConfig, n
     return jobs
 
 
+def step_hours_of(plan: Plan) -> float:
+    """The grid step in hours."""
+    return (plan.times[1] - plan.times[0]).total_seconds() / 3600.0
+
+
+def hybrid_job(plan: Plan, cfg: EvaluateConfig, samples: ComponentSamples | None,
+               first_stage_params: dict[str, Any] | None) -> tuple[TrainJob, dict[str, np.ndarray]]:
+    """The hybrid network's job (:mod:`wq_pipeline.hybrid`): inputs ``(n, W, C)`` from positions
+    ``<= t`` and targets ``(n, H)`` = series minus the first stage's forecast. Also returns the
+    first-stage forecasts ``{"train"|"val"|"test": (n, H)}``."""
+    opts = cfg.hybrid_options()
+    s, y, H, W = plan.split, plan.values, cfg.horizon, cfg.window
+    cal = calendar_channels(plan.times) if opts.calendar else None
+    parts = {"train": s.train, "val": s.val, "test": s.test}
+    f1 = {k: first_stage_forecast(y, o, H, step_hours_of(plan), opts.first_stage, first_stage_params)
+          for k, o in parts.items()}
+    X = {k: hybrid_inputs(y, o, W, opts, samples, plan.covariates, cal) for k, o in parts.items()}
+    residual = opts.first_stage != "none"
+    job = TrainJob(HYBRID_JOB, opts.feca, X["train"], target_matrix(y, s.train, H) - f1["train"], X["val"],
+                   target_matrix(y, s.val, H) - f1["val"], X["test"], own_target_scale=residual, predict_val=True)
+    return job, f1
+
+
+def hybrid_forecast(trained: TrainedForecast, first_stage: dict[str, np.ndarray], plan: Plan,
+                    cfg: EvaluateConfig) -> tuple[np.ndarray, dict[str, Any]]:
+    """Test forecasts ``(n_test, H)``: first stage + per-step weight x network correction, the
+    weights fitted on the validation origins (all 1 without ``shrink`` or a first stage). The info
+    holds the weights and the validation RMSE at step H (what the switches' defaults were chosen on)."""
+    opts = cfg.hybrid_options()
+    H = cfg.horizon
+    val_obs = target_matrix(plan.values, plan.split.val, H)
+    weights = np.ones(H)
+    if trained.val_forecast is not None and opts.shrink and opts.first_stage != "none":
+        weights = shrink_weights(val_obs - first_stage["val"], trained.val_forecast)
+    info: dict[str, Any] = {"options": opts.label(), "shrink_weights": [round(float(w), 4) for w in weights],
+                            "channels": trained.training.get("channels")}
+    if trained.val_forecast is not None:
+        info["validation_rmse"] = _rmse_last(first_stage["val"] + weights[None, :] * trained.val_forecast, val_obs)
+        info["validation_rmse_first_stage"] = _rmse_last(first_stage["val"], val_obs)
+    return first_stage["test"] + weights[None, :] * trained.forecast, info
+
+
+def _rmse_last(forecast: np.ndarray, observed: np.ndarray) -> float | None:
+    """RMSE at the last step of ``(n, H)`` arrays over finite pairs (None when there are none)."""
+    err = (forecast - observed)[:, -1]
+    err = err[np.isfinite(err)]
+    return float(np.sqrt(np.mean(err ** 2))) if err.size else None
+
+
 def baselines_stage(plan: Plan, cfg: EvaluateConfig) -> dict[str, Any]:
     """Every baseline of :data:`BASELINE_NAMES` at the test origins, each tuned on training and
     validation data only (:mod:`wq_pipeline.baselines.suite`; ARIMA fitted on the training series)."""
@@ -383,8 +444,7 @@ def baselines_stage(plan: Plan, cfg: EvaluateConfig) -> dict[str, Any]:
     from .baselines.suite import statistical_baselines
 
     y, s, H = plan.values, plan.split, cfg.horizon
-    step_hours = (plan.times[1] - plan.times[0]).total_seconds() / 3600.0
-    stats = statistical_baselines(y, s.val_start, s.val, s.test, H, step_hours, cfg.seasonal_period,
+    stats = statistical_baselines(y, s.val_start, s.val, s.test, H, step_hours_of(plan), cfg.seasonal_period,
                                   max_lag=max(2, min(cfg.window * 2, s.val_start // 4)))
     t0 = time.perf_counter()
     order = select_order(y[: s.val_start])
@@ -417,7 +477,7 @@ def evaluate_stage(
     obs_scored = np.where(common, obs, np.nan)
     scores = {name: score(obs_scored, forecasts[name]) for name in MODEL_NAMES}
     add_skill(scores, reference="persistence")
-    add_best_baseline_skill(scores, BASELINE_NAMES)
+    add_best_baseline_skill(scores, SKILL_REFERENCES)
 
     times = plan.times
     iso = np.asarray([t.isoformat() for t in times])
@@ -478,6 +538,7 @@ class EvaluationResult:
     station: StationSeries | None = None
     plan: Plan | None = None
     trained: list[TrainedForecast] = field(default_factory=list)
+    samples: ComponentSamples | None = None  # the stepwise decomposition (for ablations that reuse it)
 
 
 def decomposition_cache_key(plan: Plan, cfg: EvaluateConfig, decomposer: Decomposer) -> str:
@@ -519,7 +580,7 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
     decomposer = make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params())
     first = lstm_job(plan, cfg)
     decomposer = timed("fit_decomposer", fit_decomposer, decomposer, plan, cfg)
-    n_networks = 1 + 2 * len(decomposer.names)
+    n_networks = 2 + 2 * len(decomposer.names)
     workers = workers_for(cfg, first.X_train.shape[0] * n_networks)
     t0 = time.perf_counter()
     # With a training pool the plain LSTM needs no decomposition: it trains on one core while
@@ -529,7 +590,8 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
     samples = timed("decompose", decompose_stage, plan, cfg, decomposer,
                     cache_key=decomposition_cache_key(plan, cfg, decomposer))
     base = timed("baselines", baselines_stage, plan, cfg)
-    jobs = component_jobs(samples, plan, cfg, decomposer.names)
+    hybrid, first_stage = hybrid_job(plan, cfg, samples, base["info"].get("harmonic_ar_params"))
+    jobs = [hybrid, *component_jobs(samples, plan, cfg, decomposer.names)]
     bar = _progress_bar(n_networks, f"Training {n_networks} networks")
     try:
         rest = runner.map("train", train_stage, [(job, cfg, workers) for job in jobs], [job.name for job in jobs],
@@ -546,6 +608,7 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
         "decomp_lstm": recombine([by_name["plain_" + n] for n in decomposer.names]),
         "decomp_feca_lstm": recombine([by_name["feca_" + n] for n in decomposer.names]),
     }
+    forecasts["hybrid_feca_lstm"], hybrid_info = hybrid_forecast(by_name[HYBRID_JOB], first_stage, plan, cfg)
     scores, table = timed("evaluate", evaluate_stage, plan, cfg, forecasts)
     timings["total"] = round(time.perf_counter() - t_start, 3)
 
@@ -567,6 +630,7 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
         "decomposer_fitted": learnt_parameters(decomposer),
         "covariates": plan.covariates.names,
         "covariate_fill": plan.covariates.info,
+        "hybrid": hybrid_info,
         "window": cfg.window,
         "decomp_window": cfg.decomp_window,
         "horizon": cfg.horizon,
@@ -596,7 +660,7 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
         "series.csv": series_frame(station), "components.csv": stationarity.components,
     })
     return EvaluationResult(metrics=metrics, forecasts=table, stationarity=stationarity, station=station, plan=plan,
-                            trained=trained)
+                            trained=trained, samples=samples)
 
 
 def compare_protocols(stepwise: dict[str, Any], leaky: dict[str, Any]) -> dict[str, Any]:
@@ -634,7 +698,7 @@ def library_versions() -> dict[str, str]:
 def metrics_table(metrics: dict[str, Any]) -> str:
     """Plain-text table of every model at step H, for the terminal."""
     rows = []
-    head = f"{'model':<18}{'RMSE':>9}{'MAE':>9}{'MAPE%':>9}{'R2':>8}{'NSE':>8}{'KGE':>8}{'skill':>8}"
+    head = f"{'model':<30}{'RMSE':>9}{'MAE':>9}{'MAPE%':>9}{'R2':>8}{'NSE':>8}{'KGE':>8}{'skill':>8}"
     rows.append(head)
     rows.append("-" * len(head))
 
@@ -643,7 +707,7 @@ def metrics_table(metrics: dict[str, Any]) -> str:
 
     for name in MODEL_NAMES:
         m = metrics["models"][name]
-        rows.append(f"{name:<18}{f(m['rmse'], 9, 4)}{f(m['mae'], 9, 4)}{f(m['mape'], 9, 2)}{f(m['r2'], 8, 3)}"
+        rows.append(f"{name:<30}{f(m['rmse'], 9, 4)}{f(m['mae'], 9, 4)}{f(m['mape'], 9, 2)}{f(m['r2'], 8, 3)}"
                     f"{f(m['nse'], 8, 3)}{f(m['kge'], 8, 3)}{f(m['skill'], 8, 3)}")
     unit = f" {metrics['unit']}" if metrics.get("unit") else ""
     title = (f"{metrics['target']}{unit} at step H={metrics['horizon']} ({metrics['freq']}), "

@@ -13,25 +13,37 @@ class Scaler:
 
     ``mean``/``std`` scale the network's own channel (input channel 0) and its targets;
     ``extra`` holds ``(mean, std)`` of each further input channel (covariates), in channel order.
+    ``target``, when set, scales the targets instead of ``mean``/``std`` (a network predicting
+    something other than its channel 0, such as a first stage's error).
     """
 
     mean: float
     std: float
     extra: tuple[tuple[float, float], ...] = ()
+    target: tuple[float, float] | None = None
 
     @classmethod
-    def fit(cls, x: np.ndarray, extra: np.ndarray | None = None) -> "Scaler":
+    def fit(cls, x: np.ndarray, extra: np.ndarray | None = None, target: np.ndarray | None = None) -> "Scaler":
         """Fit on any-shaped training array, ignoring NaN; ``extra`` ``(..., K)``: one further
-        input channel per last-axis entry, each scaled on its own."""
+        input channel per last-axis entry, each scaled on its own; ``target``: training targets
+        with their own statistics (else they share channel 0's)."""
         extras = () if extra is None else tuple(_stats(extra[..., k]) for k in range(extra.shape[-1]))
         mean, std = _stats(x)
-        return cls(mean=mean, std=std, extra=extras)
+        return cls(mean=mean, std=std, extra=extras, target=None if target is None else _stats(target))
 
     def transform(self, x: np.ndarray) -> np.ndarray:
+        """Scale channel-0 values."""
         return (x - self.mean) / self.std
 
+    def transform_target(self, y: np.ndarray) -> np.ndarray:
+        """Scale targets (``target`` statistics when set, else channel 0's)."""
+        m, s = self.target or (self.mean, self.std)
+        return (y - m) / s
+
     def inverse(self, z: np.ndarray) -> np.ndarray:
-        return z * self.std + self.mean
+        """Network outputs back to target units."""
+        m, s = self.target or (self.mean, self.std)
+        return z * s + m
 
     def transform_inputs(self, X: np.ndarray) -> np.ndarray:
         """Scale model inputs ``(n, W, 1 + len(extra))``: channel 0 like the targets, channel

@@ -127,7 +127,7 @@ def test_errors() -> None:
         dec.decompose(x)
     with pytest.raises(ValueError):
         dec.decompose(np.ones((2, 32)))
-    assert set(METHODS) == {"vmd", "eemd", "ceemdan", "ceemdan-se-vmd"}
+    assert set(METHODS) == {"vmd", "eemd", "ceemdan", "ceemdan-se-vmd", "atrous"}
     assert METHODS["eemd"] is EEMDDecomposer and METHODS["ceemdan"] is CEEMDANDecomposer
 
 

@@ -93,7 +93,8 @@ def statistical_baselines(y: np.ndarray, val_start: int, val_origins: np.ndarray
         if np.isfinite(r) and (best is None or r < best[0]):
             best = (r, key, dict(n_fit=n_fit, p_ar=p_ar, tides=tides))
     chosen = best[2] if best else dict(n_fit=int(round(336 / step_hours)), p_ar=2, tides=False)
-    info.update(harmonic_ar=best[1] if best else "default (no validation score)", harmonic_ar_validation_rmse=scores)
+    info.update(harmonic_ar=best[1] if best else "default (no validation score)", harmonic_ar_validation_rmse=scores,
+                harmonic_ar_params=chosen)
 
     o = test_origins
     return BaselineForecasts(forecasts={

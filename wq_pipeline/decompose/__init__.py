@@ -5,7 +5,9 @@ residual channel (signal - sum of modes), C = ``modes + 1``, so all windows have
 channels and they sum back to the signal exactly. See :mod:`wq_pipeline.decompose.base` for the
 channel order per method. The two-stage ``"ceemdan-se-vmd"``
 (:mod:`wq_pipeline.decompose.two_stage`) has ``secondary_modes + 3`` channels and must be
-fitted on training windows first.
+fitted on training windows first. ``"atrous"`` (:mod:`wq_pipeline.decompose.atrous`) is the
+causal Haar à trous wavelet transform: ``modes`` = levels (1..12), channels ``d1 .. dJ`` then the
+smooth as ``residual``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from wq_pipeline.decompose.atrous import AtrousDecomposer, atrous, boundary_samples
 from wq_pipeline.decompose.base import MAX_MODES, MIN_MODES, Decomposer, fix_mode_count
 from wq_pipeline.decompose.emd import CEEMDANDecomposer, EEMDDecomposer, ceemdan, eemd
 from wq_pipeline.decompose.entropy import sample_entropy, sample_entropy_rows
@@ -27,6 +30,7 @@ __all__ = [
     "EEMDDecomposer",
     "CEEMDANDecomposer",
     "CEEMDANSEVMDDecomposer",
+    "AtrousDecomposer",
     "make_decomposer",
     "fix_mode_count",
     "vmd",
@@ -36,6 +40,8 @@ __all__ = [
     "sample_entropy",
     "sample_entropy_rows",
     "entropy_groups",
+    "atrous",
+    "boundary_samples",
 ]
 
 METHODS: dict[str, type[Decomposer]] = {
@@ -43,6 +49,7 @@ METHODS: dict[str, type[Decomposer]] = {
     "eemd": EEMDDecomposer,
     "ceemdan": CEEMDANDecomposer,
     "ceemdan-se-vmd": CEEMDANSEVMDDecomposer,
+    "atrous": AtrousDecomposer,
 }
 
 
@@ -52,13 +59,14 @@ def _keyword_params(cls: type[Decomposer]) -> list[str]:
 
 
 def make_decomposer(method: str, modes: int = 8, seed: int = 0, **params: Any) -> Decomposer:
-    """Build a decomposer: ``method`` in {"vmd", "eemd", "ceemdan", "ceemdan-se-vmd"}
+    """Build a decomposer: ``method`` in {"vmd", "eemd", "ceemdan", "ceemdan-se-vmd", "atrous"}
     (case-insensitive), ``modes`` in 1..32 mode channels (output has ``modes + 1`` channels;
     for "ceemdan-se-vmd" ``modes`` is the CEEMDAN IMF count of the first stage and the output
-    has ``secondary_modes + 3`` channels), ``seed`` for the noise (EMD methods) or random init
-    (VMD ``init=2``), method parameters as keywords (the keyword-only parameters of the
-    method's class). A "ceemdan-se-vmd" decomposer must be fitted (``fit(training windows)``)
-    before use, or built with ``groups=`` from an earlier fit.
+    has ``secondary_modes + 3`` channels; for "atrous" ``modes`` is the level count, 1..12),
+    ``seed`` for the noise (EMD methods) or random init (VMD ``init=2``), method parameters as
+    keywords (the keyword-only parameters of the method's class). A "ceemdan-se-vmd" decomposer
+    must be fitted (``fit(training windows)``) before use, or built with ``groups=`` from an
+    earlier fit.
 
     Raises InputError for an unknown method, ``modes`` out of range or an unknown or invalid
     parameter.

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 MODEL_ORDER = ("persistence", "seasonal_naive", "level_adjusted_seasonal_naive", "climatology", "arima", "harmonic_ar",
-               "lstm", "decomp_lstm", "decomp_feca_lstm")
+               "lstm", "decomp_lstm", "decomp_feca_lstm", "hybrid_feca_lstm")
 BASELINES = ("persistence", "seasonal_naive", "level_adjusted_seasonal_naive", "climatology", "arima", "harmonic_ar",
              "lstm")
 MODEL_LABELS = {
@@ -39,11 +39,12 @@ MODEL_LABELS = {
     "lstm": "LSTM (raw series)",
     "decomp_lstm": "decomposition + LSTM (no FECA)",
     "decomp_feca_lstm": "decomposition + FECA-LSTM",
+    "hybrid_feca_lstm": "hybrid: harmonic + AR, corrected by a FECA-LSTM",
 }
 MODEL_SHORT = {"persistence": "persistence", "seasonal_naive": "seasonal naive",
                "level_adjusted_seasonal_naive": "level-adj. seas. naive", "climatology": "climatology", "arima": "ARIMA",
                "harmonic_ar": "harmonic + AR", "lstm": "LSTM", "decomp_lstm": "decomp. LSTM",
-               "decomp_feca_lstm": "decomp. FECA-LSTM"}
+               "decomp_feca_lstm": "decomp. FECA-LSTM", "hybrid_feca_lstm": "hybrid FECA-LSTM"}
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies, and in grey print
 MODEL_COLORS = {
     "observed": "#000000",
@@ -56,6 +57,7 @@ MODEL_COLORS = {
     "lstm": "#009E73",
     "decomp_lstm": "#CC79A7",
     "decomp_feca_lstm": "#D55E00",
+    "hybrid_feca_lstm": "#7b4173",
 }
 SERIES_COLOR = "#1f3b73"  # the undecomposed series in decomposition charts
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#8c6d31", "#7b4173", "#393b79",
@@ -304,7 +306,7 @@ def headline(metrics: dict[str, Any], forecasts: pd.DataFrame | None) -> dict[st
     m = models.get(main, {})
     wide = step_h_frame(forecasts, H) if forecasts is not None and len(forecasts) else None
     rows = []
-    for b in (*BASELINES, "decomp_lstm"):
+    for b in (*BASELINES, "decomp_lstm", "decomp_feca_lstm"):
         if b not in models or b == main:
             continue
         mb = models[b]
@@ -329,7 +331,10 @@ def headline(metrics: dict[str, Any], forecasts: pd.DataFrame | None) -> dict[st
             verdict = "worse" if p is not None and p < 0.05 else "does not beat"
         rows.append({"model": b, "label": MODEL_LABELS.get(b, b), "rmse": r_b, "rmse_main": r_main,
                      "diff": diff, "rel": rel, "nse": num(mb.get("nse")), "nse_main": num(m.get("nse")),
-                     "dm": dm, "beats": beats, "verdict": verdict, "ablation": b == "decomp_lstm"})
+                     "dm": dm, "beats": beats, "verdict": verdict, "ablation": b not in BASELINES,
+                     "note": ("ablation: same model without FECA" if main == "decomp_feca_lstm"
+                              else "the published per-component model, not a baseline")
+                     if b not in BASELINES else ""})
     core = [r for r in rows if not r["ablation"]]
     n_beaten = sum(1 for r in core if r["beats"])
     n_sig = sum(1 for r in core if r["verdict"] == "beats")
@@ -686,6 +691,8 @@ def training_summary(metrics: dict[str, Any]) -> dict[str, Any]:
             role = f"component {name[5:]} of {MODEL_LABELS['decomp_feca_lstm']}"
         elif name.startswith("plain_"):
             role = f"component {name[6:]} of {MODEL_LABELS['decomp_lstm']}"
+        elif name == "hybrid":
+            role = f"the correction network of the {MODEL_LABELS['hybrid_feca_lstm']}"
         else:
             role = ""
         good_val = [v for v in val if v is not None]
