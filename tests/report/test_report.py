@@ -168,7 +168,7 @@ def test_both_protocols_side_by_side(run_dir: Path, browser: Browser, tmp_path: 
     _copy(run_dir, both / "stepwise")
     gl = _copy(run_dir, both / "global")
     m = json.loads((gl / "metrics.json").read_text())
-    for name in ("decomp_lstm", "decomp_feca_lstm"):  # what leakage typically does to the decomposition models
+    for name in ("decomp_lstm", "decomp_feca_lstm", "hybrid_feca_lstm"):  # what leakage does to models fed components
         mm = m["models"][name]
         mm["nse"], mm["rmse"], mm["skill"] = 0.97, mm["rmse"] * 0.2, 0.8
     _edit_metrics(gl, protocol="global", leaky=True, models=m["models"],

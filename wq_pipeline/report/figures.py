@@ -57,7 +57,7 @@ MODEL_COLORS = {
     "lstm": "#009E73",
     "decomp_lstm": "#CC79A7",
     "decomp_feca_lstm": "#D55E00",
-    "hybrid_feca_lstm": "#7b4173",
+    "hybrid_feca_lstm": "#882255",  # Tol wine: saturated enough to read as colour on a white canvas
 }
 SERIES_COLOR = "#1f3b73"  # the undecomposed series in decomposition charts
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#8c6d31", "#7b4173", "#393b79",
