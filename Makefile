@@ -42,6 +42,8 @@ bench: $(STAMP)
 	$(PY) bench/published.py
 	$(PY) bench/end_effects.py
 	$(PY) bench/skill.py
+	$(PY) bench/ensemble_design.py
+	$(PY) bench/level_free_ablation.py
 	$(PY) bench/backfill.py
 	$(PY) bench/report.py
 

@@ -53,7 +53,15 @@ class PrefectStages(StageRunner):
 
 
 def headline_markdown(metrics: dict[str, Any]) -> str:
-    """Markdown table of every model at step H (for the flow run's artifact)."""
+    """Markdown table of every model at step H (for the flow run's artifact), the main model in
+    bold; with several folds, one line per fold with the main model's RMSE and the best baseline's."""
+    models = metrics["models"]
+    main = metrics.get("main_model")
+    names = [n for n in MODEL_NAMES if n in models] + [n for n in models if n not in MODEL_NAMES]
+
+    def f(v: Any) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
     lines = [
         f"### {metrics['target']} at {metrics.get('site') or 'station'}: step H={metrics['horizon']}, "
         f"{metrics['protocol_label']}",
@@ -61,10 +69,25 @@ def headline_markdown(metrics: dict[str, Any]) -> str:
         "| model | RMSE | MAE | NSE | KGE | skill vs persistence |",
         "|---|---|---|---|---|---|",
     ]
-    for name in MODEL_NAMES:
-        m = metrics["models"][name]
+    for name in names:
+        m = models[name]
         cells = [m.get(k) for k in ("rmse", "mae", "nse", "kge", "skill")]
-        lines.append("| " + name + " | " + " | ".join("n/a" if v is None else f"{v:.3f}" for v in cells) + " |")
+        label = f"**{name}** (main model)" if name == main else name
+        lines.append("| " + label + " | " + " | ".join(f(v) for v in cells) + " |")
+    folds = metrics.get("folds") or []
+    if main and len(folds) > 1:
+        pooled = models.get(main) or {}
+        lines += ["", f"Pooled over {len(folds)} folds, {main} RMSE {f(pooled.get('rmse'))}; best baseline "
+                      f"{pooled.get('best_baseline') or 'n/a'} RMSE "
+                      f"{f((models.get(pooled.get('best_baseline')) or {}).get('rmse'))}. Per fold:", ""]
+        for fold in folds:
+            fm = fold.get("models") or {}
+            m = fm.get(main) or {}
+            best = m.get("best_baseline")
+            per = fold.get("periods") or {}
+            lines.append(f"- fold {fold.get('fold')} (test {per.get('test_start', '?')} .. {per.get('test_end', '?')}, "
+                         f"{fold.get('n_test')} origins): {main} RMSE {f(m.get('rmse'))}; best baseline "
+                         f"{best or 'n/a'} RMSE {f((fm.get(best) or {}).get('rmse'))}")
     return "\n".join(lines)
 
 

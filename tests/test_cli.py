@@ -41,7 +41,8 @@ def test_help_lists_every_option(capsys):
     text = capsys.readouterr().out
     for opt in ("--data", "--target", "--time-col", "--site", "--site-col", "--freq", "--method", "--modes",
                 "--window", "--decomp-window", "--horizon", "--protocol", "--test-fraction", "--epochs",
-                "--seed", "--out"):
+                "--seed", "--out", "--folds", "--test-start", "--level-free", "--ensemble-rule",
+                "--ensemble-half-life", "--spike-guard", "--spike-threshold"):
         assert opt in text
     assert "LEAKY" in text
 
@@ -147,3 +148,43 @@ def test_several_targets_with_covariates_write_one_folder_each_and_a_summary(tmp
     assert "| DO_obs | stepwise |" in (out / "summary.md").read_text()
     page = (out / "summary.html").read_text()
     assert 'href="DO_obs/report.html"' in page and 'href="Temp/report.html"' in page
+
+
+def test_folds_and_test_start_that_the_data_cannot_hold_exit_2(capsys, tmp_path, sapelo_tiny_csv):
+    """Too many folds: exit 2 naming the number of forecast origins needed; a test start outside
+    the data: exit 2 naming the data's span. Nothing is written."""
+    tiny = ["--data", str(sapelo_tiny_csv), "--target", "DO_obs", "--freq", "1h", "--window", "24",
+            "--decomp-window", "96", "--horizon", "3"]
+    err = _run_bad(capsys, tmp_path, [*tiny, "--folds", "8"])
+    import re
+
+    need = int(re.search(r"--folds 8 needs at least (\d+) forecast origins", err).group(1))
+    has = int(re.search(r"has (\d+) on its 1488-step 1h grid", err).group(1))
+    assert need > has > 1000
+    err = _run_bad(capsys, tmp_path, [*tiny, "--folds", "4", "--val-fraction", "0.3"])
+    assert "--val-fraction below 1/5" in err
+    for when in ("2011-06-01T00:00", "2013-01-01T00:00"):
+        err = _run_bad(capsys, tmp_path, [*tiny, "--test-start", when])
+        assert f"--test-start {when} lies outside the data" in err and "2012-01-01T00:00:00-05:00" in err
+    err = _run_bad(capsys, tmp_path, [*tiny, "--test-start", "not a time"])
+    assert "--test-start 'not a time': not a timestamp" in err
+
+
+def test_daily_neon_file_runs_end_to_end(tmp_path, shared_data, capsys):
+    """The NEON challenge's daily targets (gappy, long format) at one site, two folds in 2022,
+    14 days ahead: every baseline, network and the ensemble run and are scored."""
+    import json
+
+    out = tmp_path / "pose"
+    rc = main(["evaluate", "--data", str(shared_data / "neon_aquatics_daily_2020_2022.csv.gz"), "--site", "POSE",
+               "--target", "oxygen", "--time-col", "datetime", "--freq", "1D", "--horizon", "14", "--window", "28",
+               "--decomp-window", "64", "--modes", "3", "--folds", "2", "--test-start", "2022-01-01",
+               "--epochs", "2", "--units", "4", "--no-flow", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["freq"] == "1D" and m["unit"] == "mg/L" and m["n_folds"] == 2
+    assert m["folds"][0]["periods"]["test_start"].startswith("2022-01-01")
+    for name in ("persistence", "seasonal_naive", "climatology", "arima", "harmonic_ar", "lstm", "ensemble"):
+        assert m["models"][name]["n_points"] > 100 and m["models"][name]["rmse"] < 3.0, name
+    assert m["baselines"]["climatology"].startswith("day of year")
+    assert (out / "report.html").is_file()

@@ -84,7 +84,7 @@ def test_shrink_weights_least_squares_in_unit_interval() -> None:
 def test_evaluation_reports_the_hybrid_with_validation_scores(tiny_stepwise_run) -> None:
     out, res = tiny_stepwise_run
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["main_model"] == "hybrid_feca_lstm"
+    assert metrics["main_model"] == "ensemble" and "hybrid_feca_lstm" in metrics["ensemble"]["members"]
     h = metrics["hybrid"]
     assert len(h["shrink_weights"]) == metrics["horizon"] and all(0 <= w <= 1 for w in h["shrink_weights"])
     # a weight of 0 is allowed, so shrinking can never make validation worse than the first stage

@@ -9,6 +9,8 @@ from wq_pipeline.protocol import (
     chronological_split,
     component_targets,
     eligible_origins,
+    fold_bounds,
+    fold_split,
     global_decompose,
     raw_windows,
     select_rows,
@@ -47,6 +49,47 @@ def test_split_is_chronological_and_targets_do_not_cross_periods():
     assert (s.train + H < s.val_start).all() and s.train.min() == 50
     assert (s.val >= s.val_start).all() and (s.val + H < s.test_start).all()
     assert (s.test >= s.test_start).all() and s.test.size == 200
+
+
+def test_folds_spread_test_periods_and_each_trains_on_the_data_before_it():
+    n, H = 8784, 6  # one hourly year
+    ok = np.ones(n, dtype=bool)
+    ok[:511] = False
+    bounds = fold_bounds(n, 3, test_fraction=0.2, val_fraction=0.1)
+    block = n // 4
+    assert [b.test_start for b in bounds] == [n - 3 * block, n - 2 * block, n - block]
+    assert [b.test_end for b in bounds] == [n - 2 * block, n - block, n]
+    assert all(b.test_start - b.val_start == round(0.1 * n) for b in bounds)
+    prev_end = None
+    for k, b in enumerate(bounds, start=1):
+        s = fold_split(ok, H, b, fold=k)
+        assert s.fold == k
+        assert (s.train + H < b.val_start).all() and s.train.max() + H == b.val_start - 1
+        assert (s.val >= b.val_start).all() and (s.val + H < b.test_start).all()
+        assert s.test.min() == b.test_start and s.test.max() == b.test_end - 1
+        assert np.array_equal(s.fit_origins, np.concatenate([s.val, s.test]))
+        if prev_end is not None:
+            assert b.test_start == prev_end  # consecutive, no overlap
+        prev_end = b.test_end
+    # one fold reproduces the single chronological split exactly
+    one = fold_split(ok, H, fold_bounds(n, 1, 0.2, 0.1)[0])
+    ref = chronological_split(n, ok, H, 0.2, 0.1)
+    assert one.val_start == ref.val_start == 6149 and one.test_start == ref.test_start == 7027
+    assert np.array_equal(one.test, ref.test) and np.array_equal(one.train, ref.train)
+    # a given test start: K equal periods from it to the end
+    given = fold_bounds(n, 2, 0.2, 0.1, test_start=6000)
+    assert [(b.test_start, b.test_end) for b in given] == [(6000, 7392), (7392, n)]
+    assert fold_bounds(n, 1, 0.2, 0.1, test_start=6000)[0].val_start == 6000 - 878
+    # a series with a winter gap of months: the folds are counted in forecast origins, so no test
+    # or validation period falls into the gap
+    origins = np.concatenate([np.arange(600, 2000), np.arange(6000, 8778)])
+    gappy = fold_bounds(n, 2, 0.2, 0.1, origins=origins)
+    block = origins.size // 3
+    assert [b.test_start for b in gappy] == [origins[origins.size - 2 * block], origins[origins.size - block]]
+    for b in gappy:
+        assert np.isin(b.val_start, origins) and np.isin(b.test_start, origins)
+        val = origins[(origins >= b.val_start) & (origins < b.test_start)]
+        assert val.size == round(0.1 * origins.size)
 
 
 def test_target_matrix_and_raw_windows_are_aligned():

@@ -52,6 +52,14 @@ def _data_args(parser: argparse.ArgumentParser, several_targets: bool = False) -
     g.add_argument("--max-gap", type=int, default=QCConfig.model_fields["max_gap"].default,
                    help="interpolate gaps of up to this many steps; longer gaps stay missing and no window spans them")
     g.add_argument("--drop-suspect", action="store_true", help="also drop readings flagged <1> (suspect) by NERRS QC")
+    spike = QCConfig().spike_guard
+    g.add_argument("--spike-guard", action=argparse.BooleanOptionalAction, default=spike.enabled,
+                   help="causal spike guard: remove a reading whose jump from the last accepted reading is an outlier "
+                   "against the recent rates of change, using only readings up to it (dissolved oxygen, water "
+                   "temperature, pH and salinity columns; removed readings are treated like out-of-range ones)")
+    g.add_argument("--spike-threshold", type=float, default=spike.threshold, metavar="K",
+                   help="the spike guard's threshold in robust standard deviations (1.4826 x MAD) of the recent rates "
+                   "of change (> 0; larger removes fewer readings)")
 
 
 def _model_args(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -72,6 +80,10 @@ def _model_args(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     m.add_argument("--jobs", type=int, default=d["jobs"].default,
                    help="networks trained in parallel, each in its own process (0: one per CPU core)")
     m.add_argument("--seed", type=int, default=d["seed"].default, help="random seed (decomposition noise, weights, shuffling)")
+    m.add_argument("--level-free", dest="level_free", action=argparse.BooleanOptionalAction,
+                   default=d["level_free"].default,
+                   help="every network sees its input windows and predicts its targets relative to each window's "
+                   "last value, so a level never seen in training is not out of distribution")
     se = parser.add_argument_group("ceemdan-se-vmd (two-stage decomposition)")
     se.add_argument("--secondary-modes", type=int, default=d["secondary_modes"].default,
                     help="VMD modes of the high-complexity group (second stage)")
@@ -95,22 +107,23 @@ def _store_args(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="wq", description="Honest water-quality forecasting: decomposition + FECA-LSTM, scored against baselines.")
+    p = _Parser(prog="wq", description="Honest water-quality forecasting: decomposition + FECA-LSTM and baselines, combined by an online-weighted ensemble.")
     p.add_argument("--version", action="version", version=f"wq-pipeline {__import__('wq_pipeline').__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     fmt = argparse.ArgumentDefaultsHelpFormatter
 
     e = sub.add_parser(
         "evaluate",
-        help="train and score the decomposition model and its baselines on one station series",
+        help="train and score every model and baseline on one station series, over one or more seasons",
         description=(
-            "Load and quality-control a station file, test stationarity, decompose the target at every "
-            "forecast origin, and train the main model (hybrid: harmonic + AR first stage corrected by one "
-            "FECA-LSTM on the raw window, the components and calendar terms) and the published model (one "
-            "FECA-LSTM per component, summed, with and without FECA). Score all of them against persistence, "
-            "seasonal naive, level-adjusted seasonal naive, climatology, ARIMA, harmonic + AR and a plain LSTM "
-            "on the same test points. Writes metrics.json, forecasts.csv, stationarity.csv and report.html "
-            "to --out. Lengths are in steps of --freq."
+            "Load and quality-control a station file (with a causal spike guard), test stationarity, decompose "
+            "the target at every forecast origin, and train the hybrid (harmonic + AR corrected by one FECA-LSTM "
+            "on the raw window, the components and calendar terms), the published model (one FECA-LSTM per "
+            "component, summed, with and without FECA) and a plain LSTM, all level-free. Score them, and the "
+            "main model, an online-weighted ensemble of every model and baseline, against persistence, "
+            "seasonal naive, level-adjusted seasonal naive, climatology, ARIMA, harmonic + AR and the plain "
+            "LSTM on the same test points, per fold (--folds) and pooled. Writes metrics.json, forecasts.csv, "
+            "weights.csv, stationarity.csv and report.html to --out. Lengths are in steps of --freq."
         ),
         formatter_class=fmt,
     )
@@ -125,10 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
                    "global: LEAKY, decomposes the whole series first (only to reproduce published numbers); "
                    "both: run each into DIR/stepwise and DIR/global and write DIR/comparison.json")
     m.add_argument("--test-fraction", type=float, default=d["test_fraction"].default,
-                   help="last fraction of the period used for testing (validation, --val-fraction, is before it)")
+                   help="last fraction of the period used for testing (validation, --val-fraction, is before it); "
+                   "one fold only")
+    m.add_argument("--folds", type=int, default=d["folds"].default,
+                   help="K test periods spread over the series (each N/(K+1) steps, the last ending at the series "
+                   "end); every fold trains on the data before its own validation period; scores per fold and pooled")
+    m.add_argument("--test-start", metavar="TIME",
+                   help="the test period starts at TIME (ISO 8601; no offset: the series' zone); with --folds, the "
+                   "folds' test periods split TIME .. end")
     m.add_argument("--seasonal-period", type=int, help="season of the seasonal-naive baseline in steps (default: detected on training data)")
     hy = e.add_argument_group(
-        "hybrid model (the main model)",
+        "hybrid model (a member of the ensemble)",
         "a first stage (harmonic + AR, chosen on validation) plus one FECA-LSTM that learns its error from the raw "
         "window, the stepwise components and calendar terms; the defaults were chosen on training and validation "
         "data (BENCHMARKS.md, 'Skill')")
@@ -140,13 +160,24 @@ def build_parser() -> argparse.ArgumentParser:
                               ("shrink", "shrink", "per-step weights on the network's correction, fitted on validation "
                                "(else first stage + correction)")):
         hy.add_argument(f"--{flag}", dest=field, action=argparse.BooleanOptionalAction, default=d[field].default, help=what)
+    en = e.add_argument_group(
+        "ensemble (the main model)",
+        "combines every baseline and network model at each origin by their errors on forecasts whose targets were "
+        "already observed (validation warms the weights up; they keep updating through the test period)")
+    en.add_argument("--ensemble-rule", choices=("softmax", "inverse_mse", "best", "stack"),
+                    default=d["ensemble_rule"].default,
+                    help="softmax: Hedge weights on recent RMSE ratios; inverse_mse: 1/MSE; best: the recent best "
+                    "member; stack: convex least squares on the recent errors")
+    en.add_argument("--ensemble-half-life", type=float, metavar="STEPS",
+                    help="age in grid steps at which a past error counts half (default: 60 days on sub-daily grids, "
+                    "280 steps on daily ones)")
     e.add_argument("--out", type=Path, default=d["out"].default, help="output folder")
     e.add_argument("--no-flow", action="store_true",
                    help="run the stages in-process without Prefect (same results; no flow run is recorded)")
     e.add_argument("--register", action="store_true",
                    help="save the evaluated decomposition model (decomp_feca_lstm: one FECA-LSTM per component, "
                    "trained before the test period) to the model registry, so 'wq forecast' can issue forecasts "
-                   "with it (the hybrid main model cannot be registered yet)")
+                   "with it (the ensemble main model cannot be registered yet)")
     e.add_argument("--models", type=Path, metavar="DIR", help="model registry folder for --register (default: models/)")
     e.add_argument("--config", type=Path, metavar="FILE", help="settings file (default: wq.toml here, if present)")
     e.add_argument("-v", "--verbose", action="store_true", help="show Prefect's INFO logs and full tracebacks")
@@ -225,11 +256,14 @@ def _config_from_args(a: argparse.Namespace, argv: Sequence[str], target: str | 
     d = EvaluateConfig.model_fields
     fields = dict(
         data=a.data, target=target or a.target, time_col=a.time_col, site=a.site, site_col=a.site_col, freq=a.freq,
-        qc=QCConfig(max_gap=a.max_gap, drop_suspect=a.drop_suspect), command="wq " + shlex.join(list(argv)),
+        qc=dict(max_gap=a.max_gap, drop_suspect=a.drop_suspect,  # a dict: EvaluateConfig validates it below
+                spike_guard=dict(enabled=a.spike_guard, spike_threshold=a.spike_threshold)),
+        command="wq " + shlex.join(list(argv)),
     )
     for name in ("method", "modes", "window", "decomp_window", "horizon", "jobs", "test_fraction", "val_fraction",
                  "epochs", "units", "seed", "seasonal_period", "out", "secondary_modes", "se_order", "se_tolerance",
-                 "first_stage", "raw_channel", "hybrid_components", "calendar", "shrink"):
+                 "first_stage", "raw_channel", "hybrid_components", "calendar", "shrink", "level_free", "folds",
+                 "test_start", "ensemble_rule", "ensemble_half_life"):
         fields[name] = getattr(a, name, d[name].default)
     if getattr(a, "se_thresholds", None):
         fields["se_grouping"], fields["se_thresholds"] = "thresholds", _number_pair(a.se_thresholds, "--se-thresholds")

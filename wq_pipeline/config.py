@@ -9,11 +9,72 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # ---------------------------------------------------------------------------
 # QC configuration (used by wq_pipeline.qc.run_qc / wq_pipeline.load.load_station)
 # ---------------------------------------------------------------------------
+
+
+class SpikeLimits(BaseModel):
+    """Per-column override of the causal spike guard (:mod:`wq_pipeline.spikes`).
+
+    - ``enabled``: False turns the guard off for this column.
+    - ``floor``: a jump from the last accepted reading must exceed it to be guarded (column
+      units, >= 0); None keeps the built-in default (0 for a column without one).
+    - ``max_rate``: guard a jump faster than this (column units per hour, >= 0; 0 turns the rate
+      limit off); None keeps the built-in default (none for a column without one).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    floor: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    max_rate: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+
+
+class SpikeGuardConfig(BaseModel):
+    """The causal spike guard of QC (:func:`wq_pipeline.spikes.spike_guard`): a Hampel identifier
+    on increment rates against the last accepted reading, using only readings up to each reading.
+
+    - ``enabled``: apply it (to the target and every variable column with a built-in default or
+      an entry in ``columns``).
+    - ``threshold``: robust standard deviations (1.4826 x MAD) of the recent rates (> 0).
+    - ``window``: accepted readings whose consecutive rates form the reference (>= 3).
+    - ``min_history``: accepted readings needed before any decision (2 .. ``window``).
+    - ``max_run``: after this many consecutive guarded readings the level is taken to have moved
+      and the next reading is accepted (>= 1).
+    - ``reset_after_hours``: a gap between two readings longer than this restarts the history (> 0).
+    - ``columns``: per-column overrides ``{column: SpikeLimits}``, matched case-insensitively.
+    The CLI's ``spike_threshold`` is accepted as another name of ``threshold``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    threshold: float = Field(default=6.0, gt=0, allow_inf_nan=False,
+                             validation_alias=AliasChoices("threshold", "spike_threshold"))
+    window: int = Field(default=32, ge=3, le=100_000)
+    min_history: int = Field(default=8, ge=2)
+    max_run: int = Field(default=4, ge=1)
+    reset_after_hours: float = Field(default=36.0, gt=0, allow_inf_nan=False)
+    columns: dict[str, SpikeLimits] = Field(default_factory=dict)
+
+    @field_validator("columns")
+    @classmethod
+    def _check_columns(cls, v: dict[str, SpikeLimits]) -> dict[str, SpikeLimits]:
+        names = [k.strip().lower() for k in v]
+        if any(not k for k in names):
+            raise ValueError("spike guard override with an empty column name")
+        if len(set(names)) != len(names):
+            raise ValueError(f"spike guard override given twice for a column (case-insensitive): {list(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _check_history(self) -> "SpikeGuardConfig":
+        if self.min_history > self.window:
+            raise ValueError(f"min_history ({self.min_history}) must be <= window ({self.window})")
+        return self
 
 
 class QCConfig(BaseModel):
@@ -27,6 +88,7 @@ class QCConfig(BaseModel):
     - ``duplicate_rule``: rows sharing a timestamp but differing in some value are
       resolved by keeping the ``"last"`` row in file order (the newest export) or by the
       ``"mean"`` of their QC-passed values.
+    - ``spike_guard``: the causal spike guard (:class:`SpikeGuardConfig`), on by default.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -35,6 +97,7 @@ class QCConfig(BaseModel):
     max_gap: int = Field(default=3, ge=0)
     ranges: dict[str, tuple[float, float]] | None = None
     duplicate_rule: Literal["last", "mean"] = "last"
+    spike_guard: SpikeGuardConfig = Field(default_factory=SpikeGuardConfig)
 
     @field_validator("ranges")
     @classmethod
@@ -78,7 +141,14 @@ class EvaluateConfig(BaseModel):
     - ``covariates``: other columns of the station given to every network as extra input
       channels (their last W values up to the origin; see :mod:`wq_pipeline.covariates`).
     - ``first_stage``, ``raw_channel``, ``hybrid_components``, ``calendar``, ``shrink``: what the
-      hybrid model (the main model, :mod:`wq_pipeline.hybrid`) is built from.
+      hybrid model (:mod:`wq_pipeline.hybrid`) is built from.
+    - ``level_free``: every network sees its inputs and predicts its targets relative to each
+      window's last value (:mod:`wq_pipeline.scaling`).
+    - ``folds``, ``test_start``: K test periods spread over the series, or the test period's start
+      (ISO time; :func:`wq_pipeline.protocol.fold_bounds`); ``test_fraction`` sets one fold's length.
+    - ``ensemble_rule``, ``ensemble_half_life`` (grid steps; None: 60 days on sub-daily grids, 280
+      steps on daily ones): how the
+      main model, the online-weighted ensemble (:mod:`wq_pipeline.ensemble`), weighs its members.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -120,6 +190,11 @@ class EvaluateConfig(BaseModel):
     hybrid_components: bool = True
     calendar: bool = True
     shrink: bool = True
+    level_free: bool = True
+    folds: int = Field(default=1, ge=1, le=24)
+    test_start: str | None = None
+    ensemble_rule: Literal["softmax", "inverse_mse", "best", "stack"] = "stack"
+    ensemble_half_life: float | None = Field(default=None, gt=0)
     out: Path = Path("reports/latest")
     qc: QCConfig = Field(default_factory=QCConfig)
     command: str = ""
@@ -153,6 +228,13 @@ class EvaluateConfig(BaseModel):
 
         return HybridOptions(first_stage=self.first_stage, raw_channel=self.raw_channel,
                              components=self.hybrid_components, calendar=self.calendar, shrink=self.shrink)
+
+    def ensemble_options(self, step_hours: float) -> "EnsembleOptions":
+        """The ensemble's options on a grid of ``step_hours`` (:class:`wq_pipeline.ensemble.EnsembleOptions`)."""
+        from .ensemble import EnsembleOptions, default_half_life
+
+        half_life = self.ensemble_half_life or default_half_life(step_hours)
+        return EnsembleOptions(rule=self.ensemble_rule, half_life=half_life)
 
     def decomposer_params(self) -> dict[str, Any]:
         """Method-specific parameters passed to :func:`wq_pipeline.decompose.make_decomposer`."""

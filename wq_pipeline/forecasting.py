@@ -86,8 +86,8 @@ def forecast_origins(values: np.ndarray, origins: np.ndarray, loaded: LoadedMode
     seconds = time.perf_counter() - t0
     total = np.zeros((origins.size, cfg.horizon))
     for k, (_, model, scaler) in enumerate(loaded.networks):
-        X = scaler.transform(samples.tails[:, k, :][:, :, None]).astype("float32")
-        total += scaler.inverse(compiled_predict(model, X))
+        X = samples.tails[:, k, :][:, :, None]
+        total += scaler.inverse(compiled_predict(model, scaler.transform_inputs(X).astype("float32")), X)
     return total, seconds
 
 

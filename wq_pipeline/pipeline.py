@@ -3,6 +3,11 @@
 :func:`run_evaluation` chains the stages. It takes a :class:`StageRunner` so that the Prefect
 flow in ``flows/evaluate.py`` can run every stage as a task (with caching of decompositions)
 while the library itself never imports Prefect.
+
+A run has one or more folds (``--folds``): each fold trains every model on the data before its
+own validation period, forecasts its validation and test origins, and lets the main model, the
+online-weighted ensemble (:mod:`wq_pipeline.ensemble`), weigh the members by their errors on
+forecasts whose targets were already observed. Scores are per fold and pooled over the folds.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,6 +29,7 @@ from . import __version__
 from .config import EvaluateConfig
 from .covariates import Covariates, build_covariates, covariate_windows, resolve_covariates, with_covariates
 from .decompose import Decomposer, make_decomposer
+from .ensemble import History, combine, distinct_members, online_weights, weight_summary, with_history
 from .errors import InputError
 from .hybrid import calendar_channels, first_stage_forecast, hybrid_inputs, shrink_weights
 from .load import load_station
@@ -32,9 +38,10 @@ from .protocol import (
     LEAKY_LABEL,
     ComponentSamples,
     Split,
-    chronological_split,
     component_targets,
     eligible_origins,
+    fold_bounds,
+    fold_split,
     global_decompose,
     raw_windows,
     select_rows,
@@ -49,10 +56,12 @@ from .workers import resolve_jobs, training_pool
 
 BASELINE_NAMES = ("persistence", "seasonal_naive", "level_adjusted_seasonal_naive", "climatology", "arima",
                   "harmonic_ar")
-MODEL_NAMES = (*BASELINE_NAMES, "lstm", "decomp_lstm", "decomp_feca_lstm", "hybrid_feca_lstm")
-# The honest default (:mod:`wq_pipeline.hybrid`): at 6 h it beats the best baseline on Sapelo and
-# Apalachicola DO and the per-component decomposition model everywhere (BENCHMARKS.md, "Skill").
-MAIN_MODEL = "hybrid_feca_lstm"
+NETWORK_MODELS = ("lstm", "decomp_lstm", "decomp_feca_lstm", "hybrid_feca_lstm")
+# What the ensemble combines: every baseline and every network model.
+MEMBER_NAMES = (*BASELINE_NAMES, *NETWORK_MODELS)
+# The main model: the online-weighted ensemble of every member (:mod:`wq_pipeline.ensemble`).
+MAIN_MODEL = "ensemble"
+MODEL_NAMES = (*MEMBER_NAMES, MAIN_MODEL)
 HYBRID_JOB = "hybrid"
 # What "the best baseline" is chosen from: every statistical baseline and the plain LSTM.
 SKILL_REFERENCES = (*BASELINE_NAMES, "lstm")
@@ -60,6 +69,21 @@ SKILL_REFERENCES = (*BASELINE_NAMES, "lstm")
 # faster, FECA networks 40% slower (55 s vs 39 s), and cost each worker 300 MB: off unless set.
 USE_XLA = False
 POOL_MIN_SAMPLE_EPOCHS = 200_000
+# Fewest origins a fold's training, validation and test periods may have.
+MIN_ORIGINS = {"training": 50, "validation": 10, "test": 5}
+# Level-free networks see each window relative to its last value and predict changes from it
+# (wq_pipeline.scaling). For the component networks the last values sum to the last observation,
+# so a network that learnt nothing leaves the per-component model at persistence. Measured on the
+# dev folds (per-component model RMSE / best statistical baseline, 1 step | H; Sapelo 6 h, folds
+# 1-2; daily BARC and POSE, folds 1-2): last value 1.21|1.51, 1.35|1.65; 1.14|1.16, 1.04|1.76;
+# 1.11|1.39, 1.23|1.33. The window mean instead: 1.54|1.44, 1.70|1.60; 6.42|1.65, 2.98|1.95;
+# 1.54|1.35, 1.89|1.30 (a smooth lake loses its persistence at one day). The plain LSTM: last value
+# 1.60|2.30, 1.50|1.96; 1.12|1.08, 1.06|1.56; 1.18|1.50, 1.08|1.31; the mean 2.03|1.75, 1.48|1.46;
+# 6.67|1.54, 2.73|1.65; 1.58|1.40, 2.05|1.37.
+LEVEL_REFERENCE = "last"
+# Fewest usable (finite) samples a network is trained on; with fewer it is skipped.
+MIN_SAMPLES = {"training": 20, "validation": 5}
+
 
 class StageRunner:
     """Runs pipeline stages. This default calls them in-process; the Prefect flow subclasses it
@@ -113,7 +137,7 @@ def load_stage(cfg: EvaluateConfig) -> StationSeries:
 
 @dataclass
 class Plan:
-    """Where forecasts are issued and which windows must be decomposed."""
+    """One fold: where forecasts are issued and which windows must be decomposed."""
 
     values: np.ndarray  # (N,) target after QC, NaN in long gaps
     observed: np.ndarray  # (N,) bool, real observations
@@ -122,33 +146,105 @@ class Plan:
     decompose_at: np.ndarray  # sorted positions whose trailing window is decomposed
     covariates: Covariates  # (N, K) causal extra input channels, K = 0 without --covariates
 
+    @property
+    def obs_values(self) -> np.ndarray:
+        """``(N,)``: the target where it is a real observation, NaN elsewhere (interpolated and
+        QC-removed points). Every training target and every score uses these only."""
+        return np.where(self.observed, self.values, np.nan)
 
-def plan_stage(station: StationSeries, cfg: EvaluateConfig) -> Plan:
-    """Choose eligible origins, split them chronologically and list the windows to decompose.
 
-    Raises :class:`InputError` when the series is too short for the window, decomposition
-    window and horizon.
+def resolve_test_start(station: StationSeries, cfg: EvaluateConfig) -> int | None:
+    """Grid position of ``--test-start`` (the first grid time at or after it), None when unset.
+    Raises :class:`InputError` when it lies outside the data."""
+    if cfg.test_start is None:
+        return None
+    from .asof import as_timestamp
+
+    times = station.values.index
+    when = as_timestamp(cfg.test_start, times.tz, "--test-start")
+    if when <= times[0] or when > times[-1]:
+        raise InputError(f"{cfg.data}: --test-start {cfg.test_start} lies outside the data of '{cfg.target}' "
+                         f"({times[0].isoformat()} .. {times[-1].isoformat()}); expected a time after the first "
+                         f"and at or before the last grid time")
+    return int(np.searchsorted(times.asi8, when.value, side="left"))
+
+
+def _minimum_origins(cfg: EvaluateConfig) -> int | None:
+    """Fewest forecast origins ``--folds`` needs (None: no number is enough with this
+    ``--val-fraction``)."""
+    per_fold = 1.0 / (cfg.folds + 1) - cfg.val_fraction
+    if per_fold <= 0:
+        return None
+    return int(np.ceil((MIN_ORIGINS["training"] + cfg.horizon + 1) / per_fold))
+
+
+def plan_folds(station: StationSeries, cfg: EvaluateConfig) -> list[Plan]:
+    """Choose eligible origins, split them into the folds' chronological periods and list the
+    windows each fold decomposes. Each fold's covariate fill statistics come from its own
+    training period.
+
+    Raises :class:`InputError` when the series is too short for the folds, the window,
+    decomposition window and horizon, or ``--test-start`` lies outside the data.
     """
     resolve_covariates(station, cfg.covariates)  # names checked before lengths: the likelier mistake
     values = station.values.to_numpy(dtype=float)
     observed = station.observed.to_numpy(dtype=bool)
     lookback = max(cfg.window, cfg.decomp_window)
     ok = eligible_origins(values, observed, lookback, cfg.horizon)
-    split = chronological_split(values.size, ok, cfg.horizon, cfg.test_fraction, cfg.val_fraction)
+    start = resolve_test_start(station, cfg)
     need = f"window {cfg.window}, decomposition window {cfg.decomp_window} and horizon {cfg.horizon}"
-    for name, part, minimum in (("training", split.train, 50), ("validation", split.val, 10), ("test", split.test, 5)):
-        if part.size < minimum:
+    origins = np.flatnonzero(ok)
+    if cfg.folds > 1:
+        minimum = _minimum_origins(cfg)
+        before = origins.size if start is None else int(np.searchsorted(origins, start))
+        after = origins.size - before
+        if minimum is None or origins.size < minimum or (start is not None and (
+                before - round(origins.size * cfg.val_fraction) < MIN_ORIGINS["training"] + cfg.horizon
+                or after < cfg.folds * MIN_ORIGINS["test"])):
             raise InputError(
-                f"{cfg.data}: column '{cfg.target}' has {int(np.isfinite(values).sum())} usable points on a "
-                f"{values.size}-step {station.freq} grid (longest gap {station.summary.get('longest_gap_steps')} steps); "
-                f"the {name} period yields only {part.size} forecast origins with {need} "
-                f"(at least {minimum} needed). Use a longer file or smaller --window/--decomp-window/--horizon."
+                f"{cfg.data}: --folds {cfg.folds} needs "
+                + (f"at least {minimum} forecast origins (real observations with a complete "
+                   f"{lookback}-step window)" if minimum else f"--val-fraction below 1/{cfg.folds + 1}")
+                + f" with {need} and --val-fraction {cfg.val_fraction:g}"
+                + ("" if start is None else f", {MIN_ORIGINS['training'] + cfg.horizon} of them before the "
+                   f"validation period and {cfg.folds * MIN_ORIGINS['test']} from --test-start on")
+                + f"; column '{cfg.target}' has {origins.size} on its {values.size}-step {station.freq} grid"
+                + ("" if start is None else f" ({before} before --test-start)")
+                + ". Use fewer --folds or a longer file."
             )
-    at = positions_to_decompose(values, np.concatenate([split.train, split.val]), split.test, cfg.horizon,
-                                cfg.decomp_window)
-    cov = build_covariates(station, cfg.covariates, split.val_start, cfg.qc.max_gap)
-    return Plan(values=values, observed=observed, times=station.values.index, split=split, decompose_at=at,
-                covariates=cov)
+    bounds = fold_bounds(values.size, cfg.folds, cfg.test_fraction, cfg.val_fraction, start, origins)
+    plans = []
+    for k, b in enumerate(bounds, start=1):
+        split = fold_split(ok, cfg.horizon, b, fold=k)
+        where = f"fold {k} of {cfg.folds}: the " if cfg.folds > 1 else "the "
+        for name, part in (("training", split.train), ("validation", split.val), ("test", split.test)):
+            if part.size < MIN_ORIGINS[name]:
+                raise InputError(
+                    f"{cfg.data}: column '{cfg.target}' has {int(np.isfinite(values).sum())} usable points on a "
+                    f"{values.size}-step {station.freq} grid (longest gap {station.summary.get('longest_gap_steps')} "
+                    f"steps); {where}{name} period ({_period(station, b, name)}) yields only {part.size} forecast "
+                    f"origins with {need} (at least {MIN_ORIGINS[name]} needed). Use a longer file, fewer --folds, "
+                    f"another --test-start or smaller --window/--decomp-window/--horizon."
+                )
+        at = positions_to_decompose(values, np.concatenate([split.train, split.val]), split.test, cfg.horizon,
+                                    cfg.decomp_window)
+        cov = build_covariates(station, cfg.covariates, split.val_start, cfg.qc.max_gap)
+        plans.append(Plan(values=values, observed=observed, times=station.values.index, split=split,
+                          decompose_at=at, covariates=cov))
+    return plans
+
+
+def _period(station: StationSeries, b: Any, name: str) -> str:
+    t = station.values.index
+    lo, hi = {"training": (0, b.val_start), "validation": (b.val_start, b.test_start),
+              "test": (b.test_start, b.test_end)}[name]
+    lo, hi = max(lo, 0), min(max(hi, 1), t.size)
+    return f"{t[lo].isoformat()} .. {t[hi - 1].isoformat()}" if hi > lo else "empty"
+
+
+def plan_stage(station: StationSeries, cfg: EvaluateConfig) -> Plan:
+    """The last fold's :class:`Plan` (the only one without ``--folds``)."""
+    return plan_folds(station, cfg)[-1]
 
 
 FIT_WINDOWS = 64
@@ -248,6 +344,12 @@ class TrainedForecast:
     scaler: Scaler | None = None
     val_forecast: np.ndarray | None = None  # (n_val, H) when the job asked for it
 
+    def fit_forecast(self) -> np.ndarray:
+        """Validation then test forecasts ``(n_val + n_test, H)`` (at ``Split.fit_origins``)."""
+        if self.val_forecast is None:
+            raise ValueError(f"network {self.name!r} was not asked for validation forecasts")
+        return np.concatenate([self.val_forecast, self.forecast])
+
 
 @dataclass
 class TrainJob:
@@ -261,7 +363,9 @@ class TrainJob:
     Y_val: np.ndarray
     X_test: np.ndarray
     own_target_scale: bool = False  # targets are not channel 0's quantity (a first stage's error)
-    predict_val: bool = False  # also forecast X_val (for fitting a recombination on validation)
+    predict_val: bool = True  # also forecast X_val (the ensemble weighs members by validation errors)
+    fixed_channels: int = 0  # trailing input channels without a level (calendar terms)
+    level_reference: str = LEVEL_REFERENCE  # level-free: a window's level: "last" or "mean"
 
 
 def usable_rows(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
@@ -270,8 +374,9 @@ def usable_rows(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
 
 
 def fit_network(job: TrainJob, cfg: EvaluateConfig, reuse: bool = False) -> tuple[Any, Scaler, dict[str, Any]]:
-    """Scale (statistics from the training samples only) and train one network with early
-    stopping on the validation samples. Samples with missing values are dropped.
+    """Scale (statistics from the training samples only; level-free unless ``--no-level-free``)
+    and train one network with early stopping on the validation samples. Samples with missing
+    values are dropped.
 
     Returns ``(keras model, scaler, training info)``; the model maps scaled ``(n, W, C)`` windows
     to scaled ``(n, H)`` forecasts. ``reuse``: train this process's cached compiled network of the
@@ -284,24 +389,23 @@ def fit_network(job: TrainJob, cfg: EvaluateConfig, reuse: bool = False) -> tupl
     keep_tr, keep_va = usable_rows(job.X_train, job.Y_train), usable_rows(job.X_val, job.Y_val)
     X_tr, Y_tr = job.X_train[keep_tr], job.Y_train[keep_tr]
     X_va, Y_va = job.X_val[keep_va], job.Y_val[keep_va]
-    scaler = Scaler.fit(X_tr[..., :1], extra=X_tr[..., 1:] if X_tr.shape[2] > 1 else None,
-                        target=Y_tr if job.own_target_scale else None)
+    scaler = Scaler.for_samples(X_tr, Y_tr, level_free=cfg.level_free, fixed_channels=job.fixed_channels,
+                                own_target=job.own_target_scale, level_reference=job.level_reference)
     model = (reusable_forecaster if reuse else build_forecaster)(
         X_tr.shape[1], X_tr.shape[2], Y_tr.shape[1], units=cfg.units, feca=job.feca, seed=cfg.seed,
         name=job.name, jit_compile=USE_XLA,
     )
     result = fit_forecaster(
         model,
-        scaler.transform_inputs(X_tr).astype("float32"), scaler.transform_target(Y_tr).astype("float32"),
-        scaler.transform_inputs(X_va).astype("float32"), scaler.transform_target(Y_va).astype("float32"),
+        scaler.transform_inputs(X_tr).astype("float32"), scaler.transform_target(Y_tr, X_tr).astype("float32"),
+        scaler.transform_inputs(X_va).astype("float32"), scaler.transform_target(Y_va, X_va).astype("float32"),
         epochs=cfg.epochs, batch_size=cfg.batch_size, patience=cfg.patience, seed=cfg.seed,
     )
     info = {
         "feca": job.feca, "channels": int(X_tr.shape[2]), "n_train": int(X_tr.shape[0]), "n_val": int(X_va.shape[0]),
         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "seconds": round(result.seconds, 3),
         "loss": result.history.get("loss", []), "val_loss": result.history.get("val_loss", []),
-        "scaler": {"mean": scaler.mean, "std": scaler.std, "extra": [list(e) for e in scaler.extra],
-                   "target": list(scaler.target) if scaler.target else None},
+        "scaler": scaler.to_json(),
     }
     return model, scaler, info
 
@@ -310,11 +414,23 @@ def network_forecast(model: Any, scaler: Scaler, X: np.ndarray) -> np.ndarray:
     """Forecast ``(n, H)`` in target units from inputs ``(n, W, C)`` in target units."""
     from .models.train import predict
 
-    return scaler.inverse(predict(model, scaler.transform_inputs(X).astype("float32")))
+    return scaler.inverse(predict(model, scaler.transform_inputs(X).astype("float32")), X)
 
 
 def fit_predict(job: TrainJob, cfg: EvaluateConfig, reuse: bool = False) -> TrainedForecast:
-    """:func:`fit_network`, then forecast the test inputs."""
+    """:func:`fit_network`, then forecast the test inputs. A job with fewer than
+    :data:`MIN_SAMPLES` usable training or validation samples (a short first fold, a first stage
+    without forecasts early in the series) is skipped: its forecasts are NaN and its ``training``
+    says why, so the ensemble and the scores leave it out instead of the run failing."""
+    counts = {part: int(usable_rows(X, Y).sum()) for part, X, Y in (("training", job.X_train, job.Y_train),
+                                                                     ("validation", job.X_val, job.Y_val))}
+    short = [f"{n} {part} samples (at least {MIN_SAMPLES[part]} needed)" for part, n in counts.items()
+             if n < MIN_SAMPLES[part]]
+    if short:
+        H = job.Y_train.shape[1]
+        return TrainedForecast(name=job.name, forecast=np.full((job.X_test.shape[0], H), np.nan),
+                               training={"skipped": "; ".join(short), "feca": job.feca},
+                               val_forecast=np.full((job.X_val.shape[0], H), np.nan) if job.predict_val else None)
     model, scaler, info = fit_network(job, cfg, reuse)
     pred = network_forecast(model, scaler, job.X_test)
     val = network_forecast(model, scaler, job.X_val) if job.predict_val else None
@@ -361,21 +477,37 @@ def training_jobs(samples: ComponentSamples, plan: Plan, cfg: EvaluateConfig, na
 
 def lstm_job(plan: Plan, cfg: EvaluateConfig) -> TrainJob:
     """The plain LSTM on the raw series' last W values, plus the covariates (needs no
-    decomposition)."""
+    decomposition). Its targets are real observations only."""
     s, y, H, W, cov = plan.split, plan.values, cfg.horizon, cfg.window, plan.covariates
     X = {part: with_covariates(raw_windows(y, o, W), cov, o) for part, o in (("tr", s.train), ("va", s.val), ("te", s.test))}
-    return TrainJob("lstm", False, X["tr"], target_matrix(y, s.train, H), X["va"], target_matrix(y, s.val, H), X["te"])
+    y_obs = plan.obs_values
+    return TrainJob("lstm", False, X["tr"], target_matrix(y_obs, s.train, H), X["va"], target_matrix(y_obs, s.val, H),
+                    X["te"])
+
+
+def observed_component_targets(samples: ComponentSamples, observed: np.ndarray, origins: np.ndarray,
+                               horizon: int) -> np.ndarray:
+    """``(n, C, H)`` component targets (:func:`~wq_pipeline.protocol.component_targets`), NaN where
+    ``t + h`` is not a real observation (``observed (N,)``): an interpolated end point would carry
+    a later reading."""
+    Y = component_targets(samples, origins, horizon)
+    pos = origins[:, None] + np.arange(1, horizon + 1)[None, :]
+    seen = np.zeros(pos.shape, dtype=bool)
+    inside = pos < observed.size
+    seen[inside] = observed[pos[inside]]
+    return np.where(seen[:, None, :], Y, np.nan)
 
 
 def component_jobs(samples: ComponentSamples, plan: Plan, cfg: EvaluateConfig, names: list[str]) -> list[TrainJob]:
     """One network per component with FECA, then one without (the ablation). Component ``k``'s
     inputs are its last W points, then the covariates' last W values; its targets are its next H
-    end points (see :mod:`wq_pipeline.protocol`)."""
+    end points (see :mod:`wq_pipeline.protocol`), at real observations only."""
     s, H, cov = plan.split, cfg.horizon, plan.covariates
     jobs: list[TrainJob] = []
     X = {part: select_rows(samples, o) for part, o in (("tr", s.train), ("va", s.val), ("te", s.test))}
     C = {part: covariate_windows(cov, o, cfg.window) for part, o in (("tr", s.train), ("va", s.val), ("te", s.test))}
-    Ytr, Yva = component_targets(samples, s.train, H), component_targets(samples, s.val, H)
+    Ytr = observed_component_targets(samples, plan.observed, s.train, H)
+    Yva = observed_component_targets(samples, plan.observed, s.val, H)
 
     def inputs(part: str, k: int) -> np.ndarray:
         return np.concatenate([X[part][:, :, k:k + 1], C[part]], axis=2)
@@ -396,8 +528,8 @@ def step_hours_of(plan: Plan) -> float:
 def hybrid_job(plan: Plan, cfg: EvaluateConfig, samples: ComponentSamples | None,
                first_stage_params: dict[str, Any] | None) -> tuple[TrainJob, dict[str, np.ndarray]]:
     """The hybrid network's job (:mod:`wq_pipeline.hybrid`): inputs ``(n, W, C)`` from positions
-    ``<= t`` and targets ``(n, H)`` = series minus the first stage's forecast. Also returns the
-    first-stage forecasts ``{"train"|"val"|"test": (n, H)}``."""
+    ``<= t`` and targets ``(n, H)`` = observed series minus the first stage's forecast. Also
+    returns the first-stage forecasts ``{"train"|"val"|"test": (n, H)}``."""
     opts = cfg.hybrid_options()
     s, y, H, W = plan.split, plan.values, cfg.horizon, cfg.window
     cal = calendar_channels(plan.times) if opts.calendar else None
@@ -406,28 +538,58 @@ def hybrid_job(plan: Plan, cfg: EvaluateConfig, samples: ComponentSamples | None
           for k, o in parts.items()}
     X = {k: hybrid_inputs(y, o, W, opts, samples, plan.covariates, cal) for k, o in parts.items()}
     residual = opts.first_stage != "none"
-    job = TrainJob(HYBRID_JOB, opts.feca, X["train"], target_matrix(y, s.train, H) - f1["train"], X["val"],
-                   target_matrix(y, s.val, H) - f1["val"], X["test"], own_target_scale=residual, predict_val=True)
+    y_obs = plan.obs_values
+    job = TrainJob(HYBRID_JOB, opts.feca, X["train"], target_matrix(y_obs, s.train, H) - f1["train"], X["val"],
+                   target_matrix(y_obs, s.val, H) - f1["val"], X["test"], own_target_scale=residual,
+                   fixed_channels=0 if cal is None else cal.shape[1])
     return job, f1
 
 
+@dataclass
+class HybridForecast:
+    """The hybrid model at a fold's validation and test origins (``Split.fit_origins``):
+    ``forecast (n_val + n_test, H)`` = first stage + weight x ``correction``, the network's own
+    forecast before shrinking; ``info``: options, weights, validation RMSE."""
+
+    forecast: np.ndarray
+    correction: np.ndarray
+    info: dict[str, Any]
+
+
 def hybrid_forecast(trained: TrainedForecast, first_stage: dict[str, np.ndarray], plan: Plan,
-                    cfg: EvaluateConfig) -> tuple[np.ndarray, dict[str, Any]]:
-    """Test forecasts ``(n_test, H)``: first stage + per-step weight x network correction, the
-    weights fitted on the validation origins (all 1 without ``shrink`` or a first stage). The info
-    holds the weights and the validation RMSE at step H (what the switches' defaults were chosen on)."""
+                    cfg: EvaluateConfig, val_first_stage: np.ndarray | None = None) -> HybridForecast:
+    """First stage + per-step weight x network correction, the weights fitted on the validation
+    origins' real observations (all 1 without ``shrink`` or a first stage).
+
+    The validation rows, which only warm the ensemble's weights up, are cross-fitted: each half
+    uses the weights fitted on the other half, and ``val_first_stage`` (the harmonic + AR member's
+    own cross-fitted validation forecasts, when given) as its first stage, so that the hybrid does
+    not look better on validation than it is."""
     opts = cfg.hybrid_options()
     H = cfg.horizon
-    val_obs = target_matrix(plan.values, plan.split.val, H)
+    val_obs = target_matrix(plan.obs_values, plan.split.val, H)
     weights = np.ones(H)
-    if trained.val_forecast is not None and opts.shrink and opts.first_stage != "none":
-        weights = shrink_weights(val_obs - first_stage["val"], trained.val_forecast)
+    correction = trained.fit_forecast()
+    n_val = first_stage["val"].shape[0]
+    skipped = bool(trained.training.get("skipped"))
+    if skipped:  # no network: the hybrid is its first stage
+        correction, weights = np.zeros_like(correction), np.zeros(H)
+    shrinking = opts.shrink and opts.first_stage != "none" and not skipped
+    if shrinking:
+        weights = shrink_weights(val_obs - first_stage["val"], correction[:n_val])
     info: dict[str, Any] = {"options": opts.label(), "shrink_weights": [round(float(w), 4) for w in weights],
                             "channels": trained.training.get("channels")}
-    if trained.val_forecast is not None:
-        info["validation_rmse"] = _rmse_last(first_stage["val"] + weights[None, :] * trained.val_forecast, val_obs)
-        info["validation_rmse_first_stage"] = _rmse_last(first_stage["val"], val_obs)
-    return first_stage["test"] + weights[None, :] * trained.forecast, info
+    info["validation_rmse"] = _rmse_last(first_stage["val"] + weights[None, :] * correction[:n_val], val_obs)
+    info["validation_rmse_first_stage"] = _rmse_last(first_stage["val"], val_obs)
+    f1_val = first_stage["val"] if val_first_stage is None else val_first_stage
+    val = f1_val + weights[None, :] * correction[:n_val]
+    if shrinking and n_val >= 2:
+        half = n_val // 2
+        for rows, other in ((slice(0, half), slice(half, n_val)), (slice(half, n_val), slice(0, half))):
+            w = shrink_weights(val_obs[other] - first_stage["val"][other], correction[:n_val][other])
+            val[rows] = f1_val[rows] + w[None, :] * correction[:n_val][rows]
+    test = first_stage["test"] + weights[None, :] * correction[n_val:]
+    return HybridForecast(forecast=np.concatenate([val, test]), correction=correction, info=info)
 
 
 def _rmse_last(forecast: np.ndarray, observed: np.ndarray) -> float | None:
@@ -438,17 +600,19 @@ def _rmse_last(forecast: np.ndarray, observed: np.ndarray) -> float | None:
 
 
 def baselines_stage(plan: Plan, cfg: EvaluateConfig) -> dict[str, Any]:
-    """Every baseline of :data:`BASELINE_NAMES` at the test origins, each tuned on training and
-    validation data only (:mod:`wq_pipeline.baselines.suite`; ARIMA fitted on the training series)."""
+    """Every baseline of :data:`BASELINE_NAMES` at the fold's validation and test origins
+    ``(n_val + n_test, H)``, each tuned on training and validation observations only
+    (:mod:`wq_pipeline.baselines.suite`; ARIMA fitted on the training series)."""
     from .baselines.arima import arima_forecast, fit_arima, select_order
     from .baselines.suite import statistical_baselines
 
-    y, s, H = plan.values, plan.split, cfg.horizon
-    stats = statistical_baselines(y, s.val_start, s.val, s.test, H, step_hours_of(plan), cfg.seasonal_period,
-                                  max_lag=max(2, min(cfg.window * 2, s.val_start // 4)))
+    y, y_obs, s, H = plan.values, plan.obs_values, plan.split, cfg.horizon
+    origins = s.fit_origins
+    stats = statistical_baselines(y, s.val_start, s.val, origins, H, step_hours_of(plan), cfg.seasonal_period,
+                                  max_lag=max(2, min(cfg.window * 2, s.val_start // 4)), times=plan.times, y_obs=y_obs)
     t0 = time.perf_counter()
-    order = select_order(y[: s.val_start])
-    arima = arima_forecast(fit_arima(y[: s.val_start], order), y, s.test, H)
+    order = select_order(y_obs[: s.val_start])
+    arima = arima_forecast(fit_arima(y_obs[: s.val_start], order), y, origins, H)
     return {**stats.forecasts, "arima": arima,
             "info": {**stats.info, "arima_order": list(map(int, order)),
                      "arima_seconds": round(time.perf_counter() - t0, 3)}}
@@ -459,28 +623,106 @@ def recombine(parts: list[TrainedForecast]) -> np.ndarray:
     return np.sum([p.forecast for p in parts], axis=0)
 
 
+def ensemble_stage(plan: Plan, cfg: EvaluateConfig, members: dict[str, np.ndarray],
+                   history: History | None = None) -> dict[str, Any]:
+    """The main model at the fold's validation and test origins: the online-weighted ensemble of
+    ``members`` (``{name: (n_val + n_test, H)}``). ``history``: the record of the previous fold's
+    models before this fold's first origin (:func:`~wq_pipeline.ensemble.with_history`), as a
+    deployed ensemble keeps its record across a retraining. Returns ``forecast (n, H)``,
+    ``weights (n, H, M)``, the record to hand on (``history``) and a JSON ``info`` (rule,
+    half-life, members, mean test weights at step H)."""
+    opts = cfg.ensemble_options(step_hours_of(plan))
+    names = list(members)
+    F, same = distinct_members(np.stack([members[n] for n in names]), names)
+    origins = plan.split.fit_origins
+    t0 = time.perf_counter()
+    seq_o, seq_f, n_hist = with_history(history, origins, F)
+    weights = online_weights(seq_f, seq_o, plan.obs_values, opts)[n_hist:]
+    forecast = combine(F, weights)
+    info = {"rule": opts.rule, "half_life_steps": opts.half_life, "eta": opts.eta, "min_records": opts.min_records,
+            "members": names, "duplicates": same, "history_origins": n_hist,
+            "seconds": round(time.perf_counter() - t0, 3),
+            **weight_summary(weights, names, origins, plan.split.test_start)}
+    return {"forecast": forecast, "weights": weights, "info": info, "history": (seq_o, seq_f)}
+
+
+# --------------------------------------------------------------------------- one fold
+
+
+@dataclass
+class FoldResult:
+    """Everything one fold produced. ``forecasts[name]``: ``(n_val + n_test, H)`` at
+    ``plan.split.fit_origins`` for every model of :data:`MODEL_NAMES`; ``weights (n, H, M)``: the
+    ensemble's weights of :data:`MEMBER_NAMES` at those origins; ``correction``: the hybrid
+    network's own forecast before shrinking."""
+
+    plan: Plan
+    forecasts: dict[str, np.ndarray]
+    weights: np.ndarray
+    correction: np.ndarray
+    trained: list[TrainedForecast]
+    baselines: dict[str, Any]
+    hybrid: dict[str, Any]
+    ensemble: dict[str, Any]
+    decomposer_fitted: dict[str, Any]
+    samples: ComponentSamples | None = None
+
+    def test_forecasts(self) -> dict[str, np.ndarray]:
+        """``{name: (n_test, H)}``: the test rows of :attr:`forecasts`."""
+        n_val = self.plan.split.val.size
+        return {k: v[n_val:] for k, v in self.forecasts.items()}
+
+
+def fold_forecasts(plan: Plan, cfg: EvaluateConfig, base: dict[str, Any], by_name: dict[str, TrainedForecast],
+                   names: list[str], first_stage: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], HybridForecast]:
+    """Every member's forecasts ``(n_val + n_test, H)`` at the fold's validation and test origins."""
+    n_val = plan.split.val.size
+    crossed = base["harmonic_ar"][:n_val] if cfg.first_stage == "harmonic_ar" else None
+    hybrid = hybrid_forecast(by_name[HYBRID_JOB], first_stage, plan, cfg, crossed)
+
+    def summed(prefix: str) -> np.ndarray:
+        return np.sum([by_name[prefix + n].fit_forecast() for n in names], axis=0)
+
+    forecasts = {
+        **{name: base[name] for name in BASELINE_NAMES},
+        "lstm": by_name["lstm"].fit_forecast(),
+        "decomp_lstm": summed("plain_"),
+        "decomp_feca_lstm": summed("feca_"),
+        "hybrid_feca_lstm": hybrid.forecast,
+    }
+    return {name: forecasts[name] for name in MEMBER_NAMES}, hybrid
+
+
 # --------------------------------------------------------------------------- scoring and outputs
 
 
-def evaluate_stage(
-    plan: Plan, cfg: EvaluateConfig, forecasts: dict[str, np.ndarray]
-) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Score every model on the same test points (real observations only) and build the
-    long forecast table ``model, issued_at, target_time, step, forecast, observed``."""
-    s, H = plan.split, cfg.horizon
-    obs_values = np.where(plan.observed, plan.values, np.nan)
-    obs = target_matrix(obs_values, s.test, H)
-    # score only where every model produced a forecast
+def common_observed(plan: Plan, H: int, forecasts: dict[str, np.ndarray]) -> np.ndarray:
+    """``(n_test, H)`` observations at the test targets, NaN where any model has no forecast or
+    the target is not a real observation: every model is scored on the same points. A model
+    without any forecast (a network skipped for want of samples) is left out of the mask."""
+    obs = target_matrix(plan.obs_values, plan.split.test, H)
     common = np.ones(obs.shape, dtype=bool)
     for f in forecasts.values():
-        common &= np.isfinite(f)
-    obs_scored = np.where(common, obs, np.nan)
-    scores = {name: score(obs_scored, forecasts[name]) for name in MODEL_NAMES}
+        if np.isfinite(f).any():
+            common &= np.isfinite(f)
+    return np.where(common, obs, np.nan)
+
+
+def score_models(obs: np.ndarray, forecasts: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Every model's scores on ``obs (n, H)`` with skill against persistence and MSE skill
+    against the best baseline."""
+    scores = {name: score(obs, forecasts[name]) for name in MODEL_NAMES}
     add_skill(scores, reference="persistence")
     add_best_baseline_skill(scores, SKILL_REFERENCES)
+    return scores
 
-    times = plan.times
-    iso = np.asarray([t.isoformat() for t in times])
+
+def forecast_table(plan: Plan, H: int, forecasts: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Long test forecast table ``model, issued_at, target_time, step, forecast, observed, fold``
+    (observed: real observations only)."""
+    s = plan.split
+    obs = target_matrix(plan.obs_values, s.test, H)
+    iso = np.asarray([t.isoformat() for t in plan.times])
     pos = s.test[:, None] + np.arange(1, H + 1)[None, :]
     frames = []
     for name in MODEL_NAMES:
@@ -491,8 +733,44 @@ def evaluate_stage(
             "step": np.tile(np.arange(1, H + 1), s.test.size),
             "forecast": forecasts[name].ravel(),
             "observed": obs.ravel(),
+            "fold": s.fold,
         }))
-    return scores, pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True)
+
+
+def evaluate_stage(
+    plan: Plan, cfg: EvaluateConfig, forecasts: dict[str, np.ndarray]
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Score every model's test forecasts ``{name: (n_test, H)}`` on the same test points (real
+    observations only) and build the long forecast table."""
+    return score_models(common_observed(plan, cfg.horizon, forecasts), forecasts), \
+        forecast_table(plan, cfg.horizon, forecasts)
+
+
+def validation_rmse(fold: FoldResult, H: int) -> dict[str, float | None]:
+    """Every model's RMSE at step H over the fold's validation origins (real observations only):
+    what a choice between models may be based on (the test period never is). The ensemble's is
+    its warm-up period."""
+    s = fold.plan.split
+    obs = target_matrix(fold.plan.obs_values, s.val, H)[:, -1]
+    out = {}
+    for name, f in fold.forecasts.items():
+        err = f[: s.val.size, -1] - obs
+        err = err[np.isfinite(err)]
+        out[name] = float(np.sqrt(np.mean(err ** 2))) if err.size else None
+    return out
+
+
+def weights_table(fold: FoldResult) -> pd.DataFrame:
+    """The ensemble's weights at step H at every validation and test origin of a fold:
+    ``fold, issued_at, period, <one column per member>``."""
+    s = fold.plan.split
+    o = s.fit_origins
+    frame = pd.DataFrame(fold.weights[:, -1, :], columns=list(fold.ensemble["members"]))
+    frame.insert(0, "period", np.where(o >= s.test_start, "test", "validation"))
+    frame.insert(0, "issued_at", [fold.plan.times[i].isoformat() for i in o])
+    frame.insert(0, "fold", s.fold)
+    return frame
 
 
 def file_sha256(path: Path) -> str:
@@ -536,9 +814,10 @@ class EvaluationResult:
     forecasts: pd.DataFrame
     stationarity: Stationarity
     station: StationSeries | None = None
-    plan: Plan | None = None
-    trained: list[TrainedForecast] = field(default_factory=list)
-    samples: ComponentSamples | None = None  # the stepwise decomposition (for ablations that reuse it)
+    plan: Plan | None = None  # the last fold's
+    trained: list[TrainedForecast] = field(default_factory=list)  # the last fold's networks
+    samples: ComponentSamples | None = None  # the last fold's stepwise decomposition (for ablations)
+    folds: list[FoldResult] = field(default_factory=list)
 
 
 def decomposition_cache_key(plan: Plan, cfg: EvaluateConfig, decomposer: Decomposer) -> str:
@@ -553,15 +832,61 @@ def decomposition_cache_key(plan: Plan, cfg: EvaluateConfig, decomposer: Decompo
 
 def preflight(cfg: EvaluateConfig) -> None:
     """Check everything a run can check up front (options, file, columns, timestamps, values,
-    series length) so that bad input fails fast with :class:`InputError` and writes nothing."""
+    series length, folds) so that bad input fails fast with :class:`InputError` and writes nothing."""
     if cfg.out.exists() and not cfg.out.is_dir():
         raise InputError(f"--out {cfg.out}: exists and is not a folder")
     make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params())
-    plan_stage(load_stage(cfg), cfg)
+    plan_folds(load_stage(cfg), cfg)
+
+
+def _fold_decompositions(plans: list[Plan], cfg: EvaluateConfig, decomposers: list[Decomposer],
+                         timed: Callable[..., Any]) -> list[ComponentSamples]:
+    """Each fold's decomposition. A trailing-window decomposition does not depend on the split,
+    so one pass over every fold's positions serves all folds; only a decomposer fitted per fold
+    (CEEMDAN-SE-VMD's groups) decomposes each fold on its own."""
+    if hasattr(decomposers[0], "fit") or len(plans) == 1:
+        return [timed("decompose", decompose_stage, p, cfg, d, cache_key=decomposition_cache_key(p, cfg, d))
+                for p, d in zip(plans, decomposers)]
+    union = replace(plans[-1], decompose_at=np.unique(np.concatenate([p.decompose_at for p in plans])))
+    shared = timed("decompose", decompose_stage, union, cfg, decomposers[-1],
+                   cache_key=decomposition_cache_key(union, cfg, decomposers[-1]))
+    return [shared] * len(plans)
+
+
+def _train_folds(plans: list[Plan], cfg: EvaluateConfig, samples: list[ComponentSamples],
+                 bases: list[dict[str, Any]], names: list[str], runner: StageRunner, workers: int,
+                 early: list[Any] | None, firsts: list[TrainJob]) -> tuple[list[list[TrainedForecast]], list[dict]]:
+    """Train every fold's networks (all folds' jobs share one pool); returns each fold's trained
+    networks (plain LSTM first) and first-stage forecasts."""
+    jobs: list[TrainJob] = []
+    labels: list[str] = []
+    first_stages = []
+    counts = []
+    for k, (plan, smp, base) in enumerate(zip(plans, samples, bases), start=1):
+        hybrid, f1 = hybrid_job(plan, cfg, smp, base["info"].get("harmonic_ar_params"))
+        fold_jobs = [hybrid, *component_jobs(smp, plan, cfg, names)]
+        jobs += fold_jobs
+        labels += [job.name if len(plans) == 1 else f"{job.name}-fold{k}" for job in fold_jobs]
+        first_stages.append(f1)
+        counts.append(len(fold_jobs))
+    total = len(jobs) + len(firsts)
+    bar = _progress_bar(total, f"Training {total} networks")
+    try:
+        rest = runner.map("train", train_stage, [(job, cfg, workers) for job in jobs], labels, workers=workers,
+                          progress=bar.update)
+        lstms = [e.result() for e in early] if early is not None else [train_stage(f, cfg, workers) for f in firsts]
+        bar.update(len(firsts))
+    finally:
+        bar.close()
+    out, i = [], 0
+    for lstm, n in zip(lstms, counts):
+        out.append([lstm, *rest[i:i + n]])
+        i += n
+    return out, first_stages
 
 
 def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> EvaluationResult:
-    """Run the whole evaluation and write its outputs to ``cfg.out``.
+    """Run the whole evaluation (every fold) and write its outputs to ``cfg.out``.
 
     Nothing is written unless every stage succeeds.
     """
@@ -571,48 +896,54 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
     def timed(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
         out = runner.run(name, fn, *args, **kwargs)
-        timings[name] = round(time.perf_counter() - t0, 3)
+        timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - t0, 3)
         return out
 
     t_start = time.perf_counter()
     station = timed("load_qc", load_stage, cfg)
-    plan = timed("plan", plan_stage, station, cfg)
-    decomposer = make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params())
-    first = lstm_job(plan, cfg)
-    decomposer = timed("fit_decomposer", fit_decomposer, decomposer, plan, cfg)
-    n_networks = 2 + 2 * len(decomposer.names)
-    workers = workers_for(cfg, first.X_train.shape[0] * n_networks)
+    plans = timed("plan", plan_folds, station, cfg)
+    decomposers = [timed("fit_decomposer", fit_decomposer,
+                         make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params()), p, cfg)
+                   for p in plans]
+    names = decomposers[-1].names
+    firsts = [lstm_job(p, cfg) for p in plans]
+    per_fold = 2 + 2 * len(names)
+    workers = workers_for(cfg, sum(f.X_train.shape[0] for f in firsts) * per_fold)
     t0 = time.perf_counter()
-    # With a training pool the plain LSTM needs no decomposition: it trains on one core while
+    # With a training pool the plain LSTMs need no decomposition: they train on one core while
     # this process runs the single-threaded stages below, instead of leaving that core idle.
-    early = runner.submit("train", first.name, train_stage, first, cfg, workers) if workers > 1 else None
-    stationarity = timed("stationarity", stationarity_stage, plan, decomposer)
-    samples = timed("decompose", decompose_stage, plan, cfg, decomposer,
-                    cache_key=decomposition_cache_key(plan, cfg, decomposer))
-    base = timed("baselines", baselines_stage, plan, cfg)
-    hybrid, first_stage = hybrid_job(plan, cfg, samples, base["info"].get("harmonic_ar_params"))
-    jobs = [hybrid, *component_jobs(samples, plan, cfg, decomposer.names)]
-    bar = _progress_bar(n_networks, f"Training {n_networks} networks")
-    try:
-        rest = runner.map("train", train_stage, [(job, cfg, workers) for job in jobs], [job.name for job in jobs],
-                          workers=workers, progress=bar.update)
-        trained = [early.result() if early is not None else train_stage(first, cfg, workers), *rest]
-        bar.update(1)
-    finally:
-        bar.close()
+    early = ([runner.submit("train", f.name if len(plans) == 1 else f"{f.name}-fold{k}", train_stage, f, cfg, workers)
+              for k, f in enumerate(firsts, start=1)] if workers > 1 else None)
+    stationarity = timed("stationarity", stationarity_stage, plans[-1], decomposers[-1])
+    samples = _fold_decompositions(plans, cfg, decomposers, timed)
+    bases = [timed("baselines", baselines_stage, p, cfg) for p in plans]
+    trained, first_stages = _train_folds(plans, cfg, samples, bases, names, runner, workers, early, firsts)
     timings["train"] = round(time.perf_counter() - t0, 3)
-    by_name = {t.name: t for t in trained}
-    forecasts = {
-        **{name: base[name] for name in BASELINE_NAMES},
-        "lstm": by_name["lstm"].forecast,
-        "decomp_lstm": recombine([by_name["plain_" + n] for n in decomposer.names]),
-        "decomp_feca_lstm": recombine([by_name["feca_" + n] for n in decomposer.names]),
-    }
-    forecasts["hybrid_feca_lstm"], hybrid_info = hybrid_forecast(by_name[HYBRID_JOB], first_stage, plan, cfg)
-    scores, table = timed("evaluate", evaluate_stage, plan, cfg, forecasts)
+
+    folds: list[FoldResult] = []
+    history = None  # the ensemble's record carries over from fold to fold, as across retrainings
+    for plan, base, nets, f1, dec, smp in zip(plans, bases, trained, first_stages, decomposers, samples):
+        members, hybrid = fold_forecasts(plan, cfg, base, {t.name: t for t in nets}, names, f1)
+        ens = timed("ensemble", ensemble_stage, plan, cfg, members, history)
+        history = ens["history"]
+        folds.append(FoldResult(plan=plan, forecasts={**members, MAIN_MODEL: ens["forecast"]}, weights=ens["weights"],
+                                correction=hybrid.correction, trained=nets, baselines=base["info"], hybrid=hybrid.info,
+                                ensemble=ens["info"], decomposer_fitted=learnt_parameters(dec), samples=smp))
+    t1 = time.perf_counter()
+    H = cfg.horizon
+    tests = [f.test_forecasts() for f in folds]
+    observed = [common_observed(f.plan, H, t) for f, t in zip(folds, tests)]
+    fold_scores = [score_models(o, t) for o, t in zip(observed, tests)]
+    pooled = {name: np.concatenate([t[name] for t in tests]) for name in MODEL_NAMES}
+    scores = score_models(np.concatenate(observed), pooled)
+    table = pd.concat([forecast_table(f.plan, H, t) for f, t in zip(folds, tests)], ignore_index=True)
+    timings["evaluate"] = round(time.perf_counter() - t1, 3)
     timings["total"] = round(time.perf_counter() - t_start, 3)
 
-    s = plan.split
+    last = folds[-1]
+    s = last.plan.split
+    test_w = np.concatenate([f.weights[f.plan.split.val.size:] for f in folds])
+    members = list(MEMBER_NAMES)
     metrics = {
         "dataset": str(cfg.data),
         "dataset_sha256": file_sha256(cfg.data),
@@ -625,42 +956,73 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
         "leaky": cfg.protocol == "global",
         "method": cfg.method,
         "modes": cfg.modes,
-        "components": decomposer.names,
-        "decomposer_params": decomposer.params(),
-        "decomposer_fitted": learnt_parameters(decomposer),
-        "covariates": plan.covariates.names,
-        "covariate_fill": plan.covariates.info,
-        "hybrid": hybrid_info,
+        "components": names,
+        "decomposer_params": decomposers[-1].params(),
+        "decomposer_fitted": last.decomposer_fitted,
+        "covariates": last.plan.covariates.names,
+        "covariate_fill": last.plan.covariates.info,
+        "level_free": cfg.level_free,
+        "hybrid": last.hybrid,
+        "ensemble": {**{k: last.ensemble[k] for k in ("rule", "half_life_steps", "eta", "min_records", "members")},
+                     "seconds": round(sum(f.ensemble["seconds"] for f in folds), 3),
+                     **weight_summary(test_w, members, np.zeros(test_w.shape[0], dtype=np.int64), 0)},
         "window": cfg.window,
         "decomp_window": cfg.decomp_window,
-        "horizon": cfg.horizon,
+        "horizon": H,
         "seed": cfg.seed,
         "epochs": cfg.epochs,
+        "n_folds": len(folds),
         "n_train": int(s.train.size),
         "n_val": int(s.val.size),
-        "n_test": int(s.test.size),
+        "n_test": int(sum(f.plan.split.test.size for f in folds)),
         "periods": {
-            "train_start": plan.times[0].isoformat(),
-            "val_start": plan.times[s.val_start].isoformat(),
-            "test_start": plan.times[s.test_start].isoformat(),
-            "end": plan.times[-1].isoformat(),
+            "train_start": station.values.index[0].isoformat(),
+            "val_start": station.values.index[folds[0].plan.split.val_start].isoformat(),
+            "test_start": station.values.index[folds[0].plan.split.test_start].isoformat(),
+            "end": station.values.index[-1].isoformat(),
         },
+        "folds": [fold_metrics(f, sc) for f, sc in zip(folds, fold_scores)],
         "qc": station.summary,
-        "baselines": base["info"],
+        "baselines": last.baselines,
         "models": scores,
+        "validation_rmse": validation_rmse(last, H),
         "main_model": MAIN_MODEL,
-        "training": {t.name: t.training for t in trained},
+        "training": {t.name: t.training for t in last.trained},
         "training_workers": workers,
         "timings_s": timings,
         "command": cfg.command,
         "versions": library_versions(),
     }
     write_outputs(cfg.out, metrics, {
-        "forecasts.csv": table, "stationarity.csv": stationarity.table,
-        "series.csv": series_frame(station), "components.csv": stationarity.components,
+        "forecasts.csv": table, "weights.csv": pd.concat([weights_table(f) for f in folds], ignore_index=True),
+        "stationarity.csv": stationarity.table, "series.csv": series_frame(station),
+        "components.csv": stationarity.components,
     })
-    return EvaluationResult(metrics=metrics, forecasts=table, stationarity=stationarity, station=station, plan=plan,
-                            trained=trained, samples=samples)
+    return EvaluationResult(metrics=metrics, forecasts=table, stationarity=stationarity, station=station,
+                            plan=last.plan, trained=last.trained, samples=last.samples, folds=folds)
+
+
+def fold_metrics(fold: FoldResult, scores: dict[str, Any]) -> dict[str, Any]:
+    """One fold's entry in ``metrics.json['folds']``: its periods, sizes, scores and every choice
+    made on its training and validation data."""
+    s, t = fold.plan.split, fold.plan.times
+    return {
+        "fold": s.fold,
+        "periods": {"train_start": t[0].isoformat(), "val_start": t[s.val_start].isoformat(),
+                    "test_start": t[s.test_start].isoformat(), "test_end": t[min(s.test_end or t.size, t.size) - 1].isoformat()},
+        "n_train": int(s.train.size), "n_val": int(s.val.size), "n_test": int(s.test.size),
+        "validation_rmse": validation_rmse(fold, fold.forecasts[MAIN_MODEL].shape[1]),
+        "models": {name: {k: sc.get(k) for k in ("rmse", "mae", "nse", "kge", "skill", "mse_skill_best_baseline",
+                                                 "best_baseline", "n_points")} | {"per_step_rmse": sc["per_step"]["rmse"]}
+                   for name, sc in scores.items()},
+        "baselines": fold.baselines,
+        "hybrid": fold.hybrid,
+        "ensemble": fold.ensemble,
+        "decomposer_fitted": fold.decomposer_fitted,
+        "covariate_fill": fold.plan.covariates.info,
+        "training": {tr.name: {k: tr.training.get(k) for k in ("epochs_run", "best_epoch", "n_train", "n_val", "scaler")}
+                     for tr in fold.trained},
+    }
 
 
 def compare_protocols(stepwise: dict[str, Any], leaky: dict[str, Any]) -> dict[str, Any]:

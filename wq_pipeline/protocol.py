@@ -40,6 +40,13 @@ class Split:
     test: np.ndarray
     val_start: int
     test_start: int
+    test_end: int | None = None  # first position after the test origins (None: the series end)
+    fold: int = 1  # 1-based fold number (``wq evaluate --folds``)
+
+    @property
+    def fit_origins(self) -> np.ndarray:
+        """Validation then test origins ``(n_val + n_test,)``: where every model forecasts."""
+        return np.concatenate([self.val, self.test])
 
 
 def window_ok(finite: np.ndarray, length: int) -> np.ndarray:
@@ -73,14 +80,68 @@ def chronological_split(
     n: int, origins_ok: np.ndarray, horizon: int, test_fraction: float, val_fraction: float
 ) -> Split:
     """Split eligible origins chronologically: the last ``test_fraction`` of the grid is the test
-    period, the ``val_fraction`` before it validation, the rest training."""
-    test_start = int(round(n * (1.0 - test_fraction)))
-    val_start = int(round(n * (1.0 - test_fraction - val_fraction)))
+    period, the ``val_fraction`` before it validation, the rest training (one fold of
+    :func:`fold_bounds`)."""
+    return fold_split(origins_ok, horizon, fold_bounds(n, 1, test_fraction, val_fraction)[0])
+
+
+@dataclass(frozen=True)
+class FoldBounds:
+    """Grid positions of one fold: training ``[0, val_start)``, validation ``[val_start,
+    test_start)``, test origins ``[test_start, test_end)``."""
+
+    val_start: int
+    test_start: int
+    test_end: int
+
+
+def fold_bounds(n: int, folds: int, test_fraction: float, val_fraction: float,
+                test_start: int | None = None, origins: np.ndarray | None = None) -> list[FoldBounds]:
+    """Where the test periods of ``folds`` folds lie on an ``n``-step grid.
+
+    * one fold: the last ``test_fraction`` of the grid is the test period (or everything from
+      ``test_start``), the ``val_fraction`` of the grid before it validation, the rest training;
+    * ``folds = K > 1``: K consecutive test periods spread over the series, like scikit-learn's
+      ``TimeSeriesSplit`` but counted in forecast ``origins`` (sorted eligible positions; all
+      positions when None), so that gaps of months do not leave a period empty: the origins
+      split into K + 1 blocks of equal count, the last K being the test periods (or, with
+      ``test_start``, the origins from ``test_start`` on split into K). Each fold validates on
+      the ``val_fraction`` of all origins just before its test period and trains on everything
+      before that, so later folds train on more data.
+    """
+    if folds < 1:
+        raise ValueError(f"folds must be >= 1, got {folds}")
+    if folds == 1:
+        ts = int(round(n * (1.0 - test_fraction))) if test_start is None else int(test_start)
+        vs = int(round(n * (1.0 - test_fraction - val_fraction))) if test_start is None else ts - int(round(n * val_fraction))
+        return [FoldBounds(vs, ts, n)]
+    o = np.arange(n) if origins is None else np.asarray(origins, dtype=np.int64)
+    m = o.size
+    first = 0 if test_start is None else int(np.searchsorted(o, test_start))
+    if test_start is None:
+        block = m // (folds + 1)
+        idx = [m - (folds - k) * block for k in range(folds)]
+    else:
+        idx = [first + int(round(k * (m - first) / folds)) for k in range(folds)]
+    n_val = int(round(m * val_fraction))
+    out = []
+    for k, i in enumerate(idx):
+        if i >= m or i - n_val < 0:
+            raise ValueError(f"{folds} folds need more forecast origins than {m}")
+        start = int(o[i]) if k or test_start is None else int(test_start)
+        end = int(o[idx[k + 1]]) if k + 1 < folds else n
+        out.append(FoldBounds(int(o[i - n_val]), start, end))
+    return out
+
+
+def fold_split(origins_ok: np.ndarray, horizon: int, bounds: FoldBounds, fold: int = 1) -> Split:
+    """The origins of one fold: training origins have every target before ``val_start``,
+    validation origins every target before ``test_start``; test origins lie in
+    ``[test_start, test_end)``."""
     idx = np.flatnonzero(origins_ok)
-    train = idx[idx + horizon < val_start]
-    val = idx[(idx >= val_start) & (idx + horizon < test_start)]
-    test = idx[idx >= test_start]
-    return Split(train=train, val=val, test=test, val_start=val_start, test_start=test_start)
+    vs, ts, te = bounds.val_start, bounds.test_start, bounds.test_end
+    return Split(train=idx[idx + horizon < vs], val=idx[(idx >= vs) & (idx + horizon < ts)],
+                 test=idx[(idx >= ts) & (idx < te)], val_start=vs, test_start=ts, test_end=te, fold=fold)
 
 
 def target_matrix(y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Quality control: duplicates, NERRS flags, physical ranges, regular grid, gap interpolation.
+"""Quality control: duplicates, NERRS flags, physical ranges, causal spike guard, regular grid, gaps.
 
 Order of operations in :func:`run_qc` (all on the rows of one site):
 
@@ -10,13 +10,19 @@ Order of operations in :func:`run_qc` (all on the rows of one site):
    outside sensor range), -2 (missing), -1 (not collected) -> NaN; ``<1>`` (suspect) -> NaN
    only with ``drop_suspect``;
 5. physical ranges (inclusive, by column name) applied per reading -> NaN;
-6. regular grid at ``freq``: the value at grid time ``t`` is the MEAN of the readings in
+6. causal spike guard (:mod:`wq_pipeline.spikes`) applied per reading, once timestamps are
+   unique and sorted (after 3), to the target and to every other variable column with a
+   built-in default (dissolved oxygen, water temperature, pH, salinity) or a configured
+   override: a reading whose jump from the last accepted reading is an outlier against the
+   recent rates of change -> NaN (reason ``"spike"``). The decision at a reading uses only the
+   readings up to it, so it never changes when later readings change;
+7. regular grid at ``freq``: the value at grid time ``t`` is the MEAN of the readings in
    ``(t - freq, t]`` (bins closed on the right, labelled on the right). A grid value therefore
    never uses a reading taken after its own timestamp, which keeps forecasting leak-free.
    At the native step this simply places each reading on its grid point. Grid points are
    anchored at midnight of the first day and span from the first reading's bin to the last
    grid point not after the last reading (a trailing partial bin would end after the data);
-7. runs of at most ``max_gap`` missing grid steps with values on both sides are linearly
+8. runs of at most ``max_gap`` missing grid steps with values on both sides are linearly
    interpolated; longer runs stay NaN entirely; leading/trailing NaN are never filled.
 """
 
@@ -31,6 +37,7 @@ import pandas as pd
 from .config import QCConfig
 from .errors import InputError
 from .load import LoadedTable, find_column, first_non_numeric, row_ref
+from .spikes import column_params, describe, spike_guard
 
 #: NERRS codes whose reading is always removed, and those counted as "rejected"
 REMOVED_CODES = frozenset({-5, -4, -3, -2, -1})
@@ -39,7 +46,7 @@ SUSPECT_CODE = 1
 
 #: physical ranges (inclusive) by lower-case column name, in the column's units
 PHYSICAL_RANGES: dict[str, tuple[float, float]] = {
-    **{k: (0.0, 25.0) for k in ("do_mgl", "do_obs", "dissolved_oxygen", "do")},  # mg/L
+    **{k: (0.0, 25.0) for k in ("do_mgl", "do_obs", "dissolved_oxygen", "do", "oxygen")},  # mg/L
     "do_pct": (0.0, 500.0),  # % saturation
     "ph": (0.0, 14.0),
     **{k: (-5.0, 45.0) for k in ("temp", "temperature", "watertemp")},  # degC (water)
@@ -52,7 +59,7 @@ PHYSICAL_RANGES: dict[str, tuple[float, float]] = {
 
 #: units by lower-case column name (None when unknown)
 UNITS: dict[str, str] = {
-    **{k: "mg/L" for k in ("do_mgl", "do_obs", "dissolved_oxygen", "do")},
+    **{k: "mg/L" for k in ("do_mgl", "do_obs", "dissolved_oxygen", "do", "oxygen")},
     "do_pct": "%",
     "ph": "pH",
     **{k: "degC" for k in ("temp", "temperature", "watertemp", "atemp")},
@@ -73,7 +80,7 @@ UNITS: dict[str, str] = {
 #: bookkeeping columns of CDMO exports that are numeric but not variables (lower-case)
 METADATA_COLUMNS = frozenset({"isswmp", "historical", "provisionalplus", "f_record"})
 
-_REASONS = ("", "out_of_range", "flag_suspect", "flag_rejected")  # index = priority
+_REASONS = ("", "spike", "out_of_range", "flag_suspect", "flag_rejected")  # index = priority
 
 
 @dataclass
@@ -85,9 +92,11 @@ class StationSeries:
     - ``interpolated``: bool, True where a short gap was linearly filled.
     - ``raw``: target on the same grid before flag/range removal (bin means, for plots).
     - ``removed``: str, ``""`` or why the grid point lost its reading(s): ``"flag_rejected"``
-      (any negative NERRS code), ``"flag_suspect"``, ``"out_of_range"``.
+      (any negative NERRS code), ``"flag_suspect"``, ``"out_of_range"``, ``"spike"`` (causal
+      spike guard); with several, the first of these.
     - ``frame``: every numeric variable column of the site (target included) on the grid after
-      flags/ranges, with the same short-gap interpolation; columns empty after QC are dropped.
+      flags/ranges/spike guard, with the same short-gap interpolation; columns empty after QC
+      are dropped.
     - ``frame_observed``: bool frame like ``frame``, True where the grid value is a real reading
       that passed QC (not interpolated); covariates use it to stay causal.
     - ``freq``: grid step as a pandas alias (e.g. ``"1h"``); ``summary``: JSON-serialisable counts
@@ -266,9 +275,9 @@ def run_qc(table: LoadedTable, target: str, *, freq: str | None, qc: QCConfig) -
                 counts["flagged_rejected"] = int(rej.sum())
                 counts["flagged_missing"] = int(mis.sum())
                 counts["flagged_suspect"] = int(sus.sum())
-                reason[rej | mis] = 3
+                reason[rej | mis] = 4
                 if qc.drop_suspect:
-                    reason[sus & ~(rej | mis)] = 2
+                    reason[sus & ~(rej | mis)] = 3
                 rules.append(
                     f"NERRS flags from {flag_of[c]!r}: codes -5/-4/-3 (rejected), -2 (missing), -1 (not collected) "
                     f"removed; <1> suspect {'removed' if qc.drop_suspect else 'kept'}"
@@ -281,7 +290,7 @@ def run_qc(table: LoadedTable, target: str, *, freq: str | None, qc: QCConfig) -
                 oor = ~np.isnan(v) & ((v < lo) | (v > hi))
             if is_t:
                 counts["out_of_range"] = int(oor.sum())
-                reason[oor] = 1
+                reason[oor] = 2
                 rules.append(f"physical range for {c!r}: [{lo:g}, {hi:g}] (inclusive); readings outside removed")
             v[oor] = np.nan
         elif is_t:
@@ -300,7 +309,12 @@ def run_qc(table: LoadedTable, target: str, *, freq: str | None, qc: QCConfig) -
         cl = cl.groupby(level=0, sort=True).agg(agg)
         times = cl.index
 
-    # ---- 6. regular grid
+    # ---- 6. causal spike guard (per reading; timestamps are unique and sorted here)
+    spiked, spike_rule = _apply_spike_guard(cl, variables, tcol, qc)
+    counts["spike_guarded"] = spiked.get(tcol, 0)
+    rules.append(spike_rule)
+
+    # ---- 7. regular grid
     t_ns = times.asi8
     uniq = np.unique(t_ns)
     if len(uniq) < 2:
@@ -353,14 +367,15 @@ def run_qc(table: LoadedTable, target: str, *, freq: str | None, qc: QCConfig) -
         f"(t - {alias}, t] (bins closed and labelled on the right, never using a reading after t)"
     )
 
-    # ---- 7. gaps
+    # ---- 8. gaps
     pre = g[tcol].to_numpy(dtype=float)
     observed = ~np.isnan(pre)
     if not observed.any():
         raise InputError(
             f"{name}: column {tcol!r}{_site_txt(table)}: every value was removed by QC "
             f"(flag-rejected {counts['flagged_rejected']}, flag-missing {counts['flagged_missing']}, "
-            f"out of range {counts['out_of_range']}); expected some valid readings"
+            f"out of range {counts['out_of_range']}, spike-guarded {counts['spike_guarded']}); "
+            f"expected some valid readings"
         )
     ov = pre[observed]
     if np.nanmax(ov) == np.nanmin(ov):
@@ -401,6 +416,8 @@ def run_qc(table: LoadedTable, target: str, *, freq: str | None, qc: QCConfig) -
         "flagged_missing": counts["flagged_missing"],
         "flagged_suspect": counts["flagged_suspect"],
         "out_of_range": counts["out_of_range"],
+        "spike_guarded": counts["spike_guarded"],
+        "spike_guarded_by_column": spiked,
         "rows_beyond_grid": beyond,
         "grid_points": int(len(grid)),
         "observed": int(observed.sum()),
@@ -426,6 +443,48 @@ def run_qc(table: LoadedTable, target: str, *, freq: str | None, qc: QCConfig) -
         unit=UNITS.get(tcol.lower()),
         summary=summary,
     )
+
+
+def _apply_spike_guard(cl: pd.DataFrame, variables: list[str], tcol: str, qc: QCConfig) -> tuple[dict[str, int], str]:
+    """Run the causal spike guard on every guarded variable column of ``cl`` in place (guarded
+    readings -> NaN; the target's ``__reason__`` -> "spike" unless it has a stronger reason).
+
+    ``cl``: one row per reading, index unique and sorted. Returns ({column: readings guarded},
+    rule text).
+    """
+    cfg = qc.spike_guard
+    if not cfg.enabled:
+        return {}, "causal spike guard off"
+    times = cl.index.asi8
+    counts: dict[str, int] = {}
+    parts: list[str] = []
+    for c in variables:
+        params = column_params(c, cfg)
+        if params is None:
+            continue
+        v = cl[c].to_numpy(dtype=float, copy=True)
+        mask = spike_guard(times, v, params)
+        counts[c] = int(mask.sum())
+        parts.append(f"{describe(c, params)}: {counts[c]} removed")
+        if mask.any():
+            v[mask] = np.nan
+            cl[c] = v
+            if c == tcol:
+                reason = cl["__reason__"].to_numpy(copy=True)
+                reason[mask] = np.maximum(reason[mask], _REASONS.index("spike"))
+                cl["__reason__"] = reason
+    head = (
+        f"causal spike guard (uses only readings up to each reading): a reading is removed when its jump "
+        f"from the last accepted reading exceeds the column's floor and its rate of change deviates from "
+        f"the median rate of the last {cfg.window} accepted readings by more than {cfg.threshold:g} robust "
+        f"standard deviations (1.4826 x MAD), or exceeds the column's rate limit, and the same holds against the "
+        f"accepted reading before (so one missed glitch does not get the readings after it removed); no decision "
+        f"before {cfg.min_history} accepted readings; history restarts after a gap of more than "
+        f"{cfg.reset_after_hours:g} h; after {cfg.max_run} consecutive removed readings the new level is accepted"
+    )
+    if tcol not in counts:
+        parts.append(f"none for the target {tcol!r} (no default for this column; see spike_guard.columns)")
+    return counts, head + "; " + ("; ".join(parts) if parts else "no guarded column")
 
 
 def _site_txt(table: LoadedTable) -> str:

@@ -3,7 +3,8 @@
 A version folder holds::
 
     manifest.json          what was trained, on what, with which settings, and file hashes
-    scalers.json           {component: {"mean": float, "std": float}} (exact float round-trip)
+    scalers.json           {component: Scaler.to_json()}: mean, std, level-free settings (exact float
+                           round trip; a version saved before level-free scaling holds mean/std only)
     networks/<name>.keras  one Keras file per component network
 
 Versions are written into ``<root>/.tmp-<version>-<uuid>/`` and renamed into place in one
@@ -262,7 +263,7 @@ class Registry:
                 mean, std = float(sc.mean), float(sc.std)
                 if not (math.isfinite(mean) and math.isfinite(std)):
                     raise ValueError(f"network {name!r}: scaler must be finite, got mean={mean}, std={std}")
-                scalers[name] = {"mean": mean, "std": std}
+                scalers[name] = sc.to_json()
             _write_json(tmp / SCALERS, scalers)
             files[SCALERS] = _sha256_file(tmp / SCALERS)
 
@@ -408,7 +409,7 @@ class Registry:
             raise InputError(f"{mv.path / MANIFEST}: corrupted manifest (no hash for {', '.join(unlisted)})")
         try:
             raw = json.loads((mv.path / SCALERS).read_text(encoding="utf-8"))
-            scalers = {name: Scaler(mean=float(raw[name]["mean"]), std=float(raw[name]["std"])) for name in components}
+            scalers = {name: Scaler.from_json(raw[name]) for name in components}
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{mv.path / SCALERS}: corrupted (no scaler for every component: {exc})") from exc
 

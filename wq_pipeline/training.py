@@ -1,7 +1,7 @@
 """Train a model version for production: the decomposition model's component networks, fitted on
 the data known at ``as_of``, saved to the registry with a manifest.
 
-The networks are exactly those ``wq evaluate`` trains for its main model (``decomp_feca_lstm``):
+The networks are exactly those ``wq evaluate`` trains for its per-component model (``decomp_feca_lstm``):
 the same stepwise decomposition, samples, scaling and training; only the split differs. Here all
 origins up to the cut-off are used, the last ``val_fraction`` of the period for early stopping.
 ``wq evaluate --register`` saves the networks an evaluation trained instead, so an evaluated model
@@ -28,16 +28,19 @@ from .pipeline import (
     TrainJob,
     fit_on_origins,
     load_stage,
+    observed_component_targets,
     positions_to_decompose,
     recombine,
     train_stage,
     training_workers,
 )
-from .protocol import component_targets, eligible_origins, select_rows, stepwise_decompose, target_matrix
+from .protocol import eligible_origins, select_rows, stepwise_decompose, target_matrix
 from .qc import StationSeries
 from .registry import ModelVersion, Registry, version_id
 
-MODEL_FIELDS_EXCLUDED = {"data", "out", "command", "jobs", "protocol", "seasonal_period"}
+# Options of the evaluation only: they do not shape the networks a version holds.
+MODEL_FIELDS_EXCLUDED = {"data", "out", "command", "jobs", "protocol", "seasonal_period", "folds", "test_start",
+                         "ensemble_rule", "ensemble_half_life"}
 
 
 def model_settings(cfg: EvaluateConfig) -> dict[str, Any]:
@@ -128,9 +131,10 @@ def train_version(cfg: EvaluateConfig, registry: Registry, *, as_of: pd.Timestam
     samples = stepwise_decompose(values, at, decomposer, cfg.decomp_window, cfg.window)
     t_dec = time.perf_counter() - t0
     X_tr, X_va = select_rows(samples, train), select_rows(samples, val)
-    Y_tr, Y_va = component_targets(samples, train, cfg.horizon), component_targets(samples, val, cfg.horizon)
+    Y_tr = observed_component_targets(samples, observed, train, cfg.horizon)
+    Y_va = observed_component_targets(samples, observed, val, cfg.horizon)
     jobs = [TrainJob("feca_" + name, True, X_tr[:, :, k:k + 1], Y_tr[:, k, :], X_va[:, :, k:k + 1], Y_va[:, k, :],
-                     X_va[:, :, k:k + 1]) for k, name in enumerate(decomposer.names)]
+                     X_va[:, :, k:k + 1], predict_val=False) for k, name in enumerate(decomposer.names)]
     if progress:
         progress(f"training {len(jobs)} networks on {train.size} samples")
     trained = _train_all(jobs, cfg, min(workers, training_workers(cfg, jobs)))
@@ -149,7 +153,7 @@ def train_version(cfg: EvaluateConfig, registry: Registry, *, as_of: pd.Timestam
 
 
 def register_evaluation(result: EvaluationResult, cfg: EvaluateConfig, registry: Registry) -> ModelVersion:
-    """Register the main model (``decomp_feca_lstm``) an honest evaluation trained, as it was
+    """Register the per-component model (``decomp_feca_lstm``) an honest evaluation trained, as it was
     scored: trained on data before the test period, so its forecasts at the test origins are the
     evaluation's forecasts."""
     if cfg.protocol != "stepwise" or result.plan is None or result.station is None:

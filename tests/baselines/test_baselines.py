@@ -124,16 +124,23 @@ def test_select_order_small_grid(sapelo_do_hourly: np.ndarray) -> None:
     assert order[0] <= 1 and order[1] in (0, 1) and order[2] <= 1
 
 
-def test_select_order_picks_the_lowest_aic_of_a_direct_statsmodels_search(sapelo_do_hourly: np.ndarray) -> None:
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("n_tail", [800, 35])
+def test_select_order_picks_the_lowest_aicc_of_a_direct_statsmodels_search(
+    sapelo_do_hourly: np.ndarray, n_tail: int
+) -> None:
     from statsmodels.tsa.arima.model import ARIMA
 
     y = sapelo_do_hourly[:3000]
-    tail = y[-800:]
-    aic = {}
+    tail = y[-n_tail:]
+    aicc = {}
     for p_ in (0, 1):
         for d in (0, 1):
             for q in (0, 1):
                 trend = "c" if d == 0 else "n"
-                aic[(p_, d, q)] = ARIMA(tail, order=(p_, d, q), trend=trend).fit().aic
-    best = min(aic, key=aic.get)
-    assert select_order(y, p_max=1, d_values=(0, 1), q_max=1, max_points=800) == best
+                k = p_ + q + (d == 0) + 1
+                if 10 * k <= n_tail:  # at most one parameter per 10 values (all of them at 800)
+                    aicc[(p_, d, q)] = ARIMA(tail, order=(p_, d, q), trend=trend).fit().aicc
+    assert len(aicc) == (8 if n_tail == 800 else 7)  # 35 values: (1, 0, 1) has 4 parameters
+    best = min(aicc, key=aicc.get)
+    assert select_order(y, p_max=1, d_values=(0, 1), q_max=1, max_points=n_tail) == best

@@ -35,7 +35,7 @@ def test_cli_runs_the_prefect_flow_caches_decompositions_and_compares_protocols(
     assert (tmp_path / "a" / "forecasts.csv").stat().st_size > 0
     assert (tmp_path / "a" / "stationarity.csv").stat().st_size > 0
     report = (tmp_path / "a" / "report.html").read_text()  # built by the flow's report task
-    assert 'data-section="7"' in report and 'data-section="8"' not in report
+    assert 'data-section="8"' in report and 'data-section="9"' not in report  # no protocol comparison
     assert f"Report: {(tmp_path / 'a' / 'report.html').resolve()}" in first.stdout
 
     # both protocols; the stepwise run reuses the cached decomposition (same data and windows,
@@ -53,4 +53,4 @@ def test_cli_runs_the_prefect_flow_caches_decompositions_and_compares_protocols(
     row = comparison["models"]["decomp_feca_lstm"]
     assert row["nse_leak"] == pytest.approx(glob["models"]["decomp_feca_lstm"]["nse"] - step["models"]["decomp_feca_lstm"]["nse"])
     assert comparison["models"]["persistence"]["nse_leak"] == pytest.approx(0.0)  # no decomposition, no leak
-    assert 'data-section="8"' in (tmp_path / "b" / "report.html").read_text()  # both protocols side by side
+    assert 'data-section="9"' in (tmp_path / "b" / "report.html").read_text()  # both protocols side by side

@@ -1,4 +1,5 @@
-"""The HTML evaluation report: drawn in a real headless Chromium, escaped, small, both protocols."""
+"""The HTML evaluation report: drawn in a real headless Chromium, escaped, small, both protocols,
+the ensemble as the main model with its weights, every fold of a multi-fold run."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import pytest
 
 from tests.report.cdp import Browser, BrowserError
 from wq_pipeline.errors import InputError
-from wq_pipeline.pipeline import MODEL_NAMES
-from wq_pipeline.report import build_context, build_report, json_for_script, render_html, RunFiles
-from wq_pipeline.report.figures import minmax_indices
+from wq_pipeline.pipeline import MEMBER_NAMES, MODEL_NAMES, SKILL_REFERENCES
+from wq_pipeline.report import _fmt, _pct, build_context, build_report, json_for_script, render_html, RunFiles
+from wq_pipeline.report.figures import MODEL_COLORS, MODEL_LABELS, minmax_indices, parse_times, time_text
+
+ENSEMBLE_LABEL = "ensemble: every model weighted by its recent errors"
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "reports" / "screenshots" / "report.png"
@@ -36,13 +39,25 @@ CHECK = r"""
     }
     return {id: div.dataset.chart, w: c.width, h: c.height, coloured};
   });
+  // pixels of the main model's colour (#5E2CA5) on the forecast chart's canvas
+  let main_pixels = 0;
+  const fc = document.querySelector('[data-chart="forecast"] canvas');
+  if (fc) {
+    const d = fc.getContext('2d').getImageData(0, 0, fc.width, fc.height).data;
+    for (let i = 0; i < d.length; i += 4)
+      if (d[i + 3] > 200 && Math.abs(d[i] - 0x5E) + Math.abs(d[i + 1] - 0x2C) + Math.abs(d[i + 2] - 0xA5) < 40) main_pixels++;
+  }
+  const tables = {};
+  document.querySelectorAll('table[id]').forEach(t => {
+    tables[t.id] = [...t.querySelectorAll('tbody tr')].map(tr => [...tr.children].map(c => c.textContent.trim()));
+  });
   const sections = [...document.querySelectorAll('[data-section]')].map(s => ({
     n: s.dataset.section, id: s.id, heading: (s.querySelector('h2') || {}).textContent || ''}));
   return {sections, charts, expected: r.charts || [], rendered: r.rendered || [], errors: r.errors || [],
           title: document.title, text: document.body.textContent,
           scripts: [...document.scripts].map(s => s.type || 'js'),
           alerts: [...document.scripts].filter(s => s.type !== 'application/json' && /alert\(/.test(s.textContent)).length,
-          banner: !!document.getElementById('leaky-banner')};
+          banner: !!document.getElementById('leaky-banner'), main_pixels, tables};
 })()
 """
 
@@ -116,13 +131,14 @@ def test_report_renders_every_section_and_chart(run_dir: Path, browser: Browser,
     res = browser.open(report.as_uri(), CHECK, screenshot=shot)
     _assert_clean(res)
     v = res.value
-    assert [s["n"] for s in v["sections"]] == ["1", "2", "3", "4", "5", "6", "7", "9"]
+    assert [s["n"] for s in v["sections"]] == ["1", "2", "3", "4", "5", "6", "7", "8", "10"]
     assert all(s["heading"].strip() for s in v["sections"])
+    assert "How the ensemble weighs its members" in v["sections"][5]["heading"]
     _assert_drawn(v)
     ids = set(v["expected"])
     m = json.loads((run_dir / "metrics.json").read_text())
     n_comp = len(m["components"])
-    assert {"qc", "spectrum", "forecast", "skill", "resid-hist", "resid-acf"} <= ids
+    assert {"qc", "spectrum", "forecast", "skill", "resid-hist", "resid-acf", "weights-1"} <= ids
     assert {f"decomp-{i}" for i in range(n_comp + 1)} <= ids
     assert {f"loss-{i}" for i in range(len(m["training"]))} <= ids
     assert not v["banner"]
@@ -136,6 +152,17 @@ def test_report_renders_every_section_and_chart(run_dir: Path, browser: Browser,
     assert f"on {m['models']['decomp_feca_lstm']['n_points']:,} test points" in text
     for label in ("persistence", "seasonal naive", "ARIMA", "LSTM (raw series)", "decomposition + FECA-LSTM"):
         assert label in text
+    # the ensemble is the main model, everywhere; the per-component model keeps its label
+    assert m["main_model"] == "ensemble"
+    assert f"the main model ({ENSEMBLE_LABEL}) has a lower RMSE" in text
+    assert "decomposition + FECA-LSTM (the published per-component model, not a baseline)" in text
+    assert f"{ENSEMBLE_LABEL} (main)" in " ".join(text.split())  # the metrics table marks it
+    fc = [s for s in specs["forecast"]["series"] if s["label"] == f"{ENSEMBLE_LABEL} (main model)"]
+    assert len(fc) == 1 and fc[0]["color"] == MODEL_COLORS["ensemble"] and fc[0]["width"] > 2
+    assert specs["resid-hist"]["series"][0]["color"] == MODEL_COLORS["ensemble"]
+    # its colour is on the forecast canvas (so it reads on white) and no other model shares it
+    assert v["main_pixels"] > 200, v["main_pixels"]
+    assert list(MODEL_COLORS.values()).count(MODEL_COLORS["ensemble"]) == 1
     assert m["dataset_sha256"] in text and (m["command"] or "wq evaluate --data") in text
     assert "ADF" in text and "KPSS" in text and "max |series − sum of components|" in text
 
@@ -168,7 +195,7 @@ def test_both_protocols_side_by_side(run_dir: Path, browser: Browser, tmp_path: 
     _copy(run_dir, both / "stepwise")
     gl = _copy(run_dir, both / "global")
     m = json.loads((gl / "metrics.json").read_text())
-    for name in ("decomp_lstm", "decomp_feca_lstm", "hybrid_feca_lstm"):  # what leakage does to models fed components
+    for name in ("decomp_lstm", "decomp_feca_lstm", "hybrid_feca_lstm", "ensemble"):  # models fed components
         mm = m["models"][name]
         mm["nse"], mm["rmse"], mm["skill"] = 0.97, mm["rmse"] * 0.2, 0.8
     _edit_metrics(gl, protocol="global", leaky=True, models=m["models"],
@@ -178,7 +205,7 @@ def test_both_protocols_side_by_side(run_dir: Path, browser: Browser, tmp_path: 
     res = browser.open(report.as_uri(), CHECK)
     _assert_clean(res)
     v = res.value
-    assert [s["n"] for s in v["sections"]] == ["1", "2", "3", "4", "5", "6", "7", "8", "9"]
+    assert [s["n"] for s in v["sections"]] == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
     _assert_drawn(v)
     assert "protocols" in v["expected"]
     text = v["text"]
@@ -188,7 +215,9 @@ def test_both_protocols_side_by_side(run_dir: Path, browser: Browser, tmp_path: 
     main = chart["cats"].index("decomp. FECA-LSTM")
     assert chart["ys"][0][main] == pytest.approx(honest["decomp_feca_lstm"]["nse"], rel=1e-5)
     assert chart["ys"][1][main] == pytest.approx(0.97)
-    assert "against 0.97 leaky" in text
+    ens = chart["cats"].index("ensemble")
+    assert chart["ys"][0][ens] == pytest.approx(honest["ensemble"]["nse"], rel=1e-5)
+    assert f"{ENSEMBLE_LABEL}: NSE {_fmt(honest['ensemble']['nse'], 3)} honest against 0.97 leaky" in text
     assert not v["banner"]  # the report covers the honest run; the leaky one is labelled in section 8
 
 
@@ -228,7 +257,8 @@ def test_minmax_decimation_keeps_spikes_and_gaps():
 
 def _synthetic_year(h: int = 6) -> RunFiles:
     """A year of hourly data in the shape of a run folder: 8,784 grid points, 8,784 test origins
-    x H steps x 6 models of forecasts, 5 components, 11 training histories of 200 epochs."""
+    x H steps x every model's forecasts, the ensemble's weights of its 10 members at 9,584
+    validation and test origins, 5 components, 11 training histories of 200 epochs."""
     rng = np.random.default_rng(1)
     n = 8784
     times = pd.date_range("2012-01-01", periods=n + h, freq="1h", tz="-05:00")
@@ -264,8 +294,19 @@ def _synthetic_year(h: int = 6) -> RunFiles:
                "qc": {"grid_points": n, "rules": ["r"]}, "baselines": {"seasonal_period": 24, "arima_order": [2, 1, 2]},
                "models": models, "main_model": "decomp_feca_lstm", "training": training, "timings_s": {"total": 1.0},
                "command": "wq evaluate", "versions": {}}
+    members = list(MEMBER_NAMES)
+    w = rng.dirichlet(np.full(len(members), 0.3), size=n + 800)
+    weights = pd.DataFrame(w, columns=members)
+    weights.insert(0, "period", ["validation"] * 800 + ["test"] * n)
+    weights.insert(0, "issued_at", [t.isoformat() for t in pd.date_range(times[0] - pd.Timedelta(hours=800),
+                                                                         periods=n + 800, freq="1h")])
+    weights.insert(0, "fold", 1)
+    metrics["main_model"] = "ensemble"
+    metrics["ensemble"] = {"rule": "softmax", "half_life_steps": 72.0, "eta": 10.0, "min_records": 12.0,
+                           "members": members, "mean_weight": dict(zip(members, w[800:].mean(axis=0))),
+                           "dominant_share": {c: 0.1 for c in members}}
     return RunFiles(path=Path("."), metrics=metrics, forecasts=forecasts, stationarity=stat, series=series,
-                    components=components)
+                    components=components, weights=weights)
 
 
 def test_a_year_of_hourly_data_stays_under_5_mb():
@@ -278,3 +319,263 @@ def test_a_year_of_hourly_data_stays_under_5_mb():
     assert len(specs["qc"]["x"]) <= 4 * 2000  # value + raw + markers, min/max decimated
     assert all(len(specs[f"decomp-{i}"]["x"]) <= 2002 for i in range(6))
     assert len(specs["forecast"]["x"]) == 8784  # the test period stays at full resolution
+    wc = specs["weights-1"]
+    assert wc["decimated"] and len(wc["x"]) < 9584 and wc["n_source"] == 9584  # min/max decimated
+    assert len(ctx["ensemble"]["dominance"]) >= 40  # about one row per week: the dominant member of noise changes
+
+
+# --------------------------------------------------------------------------- the ensemble and the folds
+
+
+def _weights(folder: Path) -> tuple[dict, pd.DataFrame]:
+    return json.loads((folder / "metrics.json").read_text()), pd.read_csv(folder / "weights.csv")
+
+
+def _check_weight_chart(spec: dict, w: pd.DataFrame, members: list[str], every: pd.DataFrame | None = None) -> None:
+    """One series per member drawn on its own, plus one summing the members that never weigh more
+    than an equal share in any fold (``every``: all folds' rows); every value is the weights.csv
+    value at that origin."""
+    every = w if every is None else every
+    assert spec["x"] == parse_times(w["issued_at"]).seconds.tolist()
+    covered = [c for s in spec["series"] for c in s["members"]]
+    assert sorted(covered) == sorted(members) and len(covered) == len(set(covered))
+    equal_share = 1 / len(members)
+    for s, ys in zip(spec["series"], spec["ys"]):
+        if len(s["members"]) == 1:
+            (c,) = s["members"]
+            assert s["label"] == MODEL_LABELS[c] and s["color"] == MODEL_COLORS[c]
+            assert every[c].max() > equal_share + 1e-6
+            expected = w[c].to_numpy(float)
+        else:
+            assert s["label"].startswith(f"others ({len(s['members'])} members")
+            assert (every[s["members"]].max() <= equal_share + 1e-6).all()
+            expected = w[s["members"]].sum(axis=1).to_numpy(float)
+        np.testing.assert_allclose(np.asarray(ys, float), expected, rtol=1e-5, atol=1e-9)
+
+
+def test_weights_chart_has_one_series_per_member(run_dir: Path, browser: Browser):
+    m, w = _weights(run_dir)
+    members = m["ensemble"]["members"]
+    assert members == list(MEMBER_NAMES) and [c for c in w.columns if c not in ("fold", "issued_at", "period")] == members
+    report = build_report(run_dir)
+    specs = {c["id"]: c for c in _embedded(report.read_text())["charts"]}
+    assert [k for k in specs if k.startswith("weights-")] == ["weights-1"]
+    spec = specs["weights-1"]
+    _check_weight_chart(spec, w, members)
+    assert sum(len(s["members"]) == 1 for s in spec["series"]) >= 2  # the real run: several members earn weight
+    assert spec["yrange"] == [0, 1]
+    # the bands are this fold's validation (warm-up) and test periods
+    p = m["folds"][0]["periods"]
+    t = parse_times([p["val_start"], p["test_start"], p["test_end"]]).seconds
+    assert [(b["from"], b["to"]) for b in spec["bands"]] == [(t[0], t[1]), (t[1], t[2] + 3600)]
+    assert (w["period"] == "validation").sum() == m["n_val"] and (w["period"] == "test").sum() == m["n_test"]
+
+    res = browser.open(report.as_uri(), CHECK)
+    _assert_clean(res)
+    v = res.value
+    _assert_drawn(v)
+    text = " ".join(v["text"].split())
+    assert ("the ensemble's weights come only from the errors of earlier forecasts whose targets had been "
+            "observed by that origin") in text
+    assert f"Rule: {m['ensemble']['rule'].replace('stack', 'the convex combination')}" in text
+    assert f"half-life {_fmt(m['ensemble']['half_life_steps'])} grid steps (60 d)" in text
+    # mean test weight and dominant share of every member, as metrics.json has them
+    rows = {r[0]: r for r in v["tables"]["members-table"]}
+    assert len(rows) == len(members)
+    for c in members:
+        r = rows[MODEL_LABELS[c]]
+        assert r[1] == _pct(m["ensemble"]["mean_weight"][c]) and r[2] == _pct(m["ensemble"]["dominant_share"][c])
+        assert r[3] == _fmt(m["models"][c]["rmse"])
+    # which member dominated when: every row checked against weights.csv
+    _check_dominance(v["tables"]["dominance-table"], w, several_folds=False)
+
+
+def _check_dominance(rows: list[list[str]], w: pd.DataFrame, several_folds: bool) -> None:
+    """Each row of the dominance table against weights.csv: the origins it spans, that the named
+    member has the largest mean weight in each calendar week of the row (validation and test
+    apart) and its mean weight over the row; consecutive rows never name the same member."""
+    members = [c for c in w.columns if c not in ("fold", "issued_at", "period")]
+    by_label = {MODEL_LABELS[c]: c for c in members}
+    t = parse_times(w["issued_at"]).seconds
+    week = pd.to_datetime(t, unit="s").to_period("W").astype(str).to_numpy()
+    done = {k: 0 for k in w["fold"].unique()}
+    prev = None
+    for r in rows:
+        fold = int(r[0]) if several_folds else 1
+        r = r[1:] if several_folds else r
+        period, n_weeks, n_origins, label, weight = r[0], int(r[3]), int(r[4].replace(",", "")), r[5], r[6]
+        in_fold = np.flatnonzero(w["fold"].to_numpy() == fold)
+        sel = in_fold[done[fold]:done[fold] + n_origins]
+        done[fold] += n_origins
+        sub = w.iloc[sel]
+        assert (sub["period"] == period).all(), r
+        assert len(set(week[sel])) == n_weeks, r
+        if label.startswith("none: all"):
+            cand = members
+        else:
+            cand = [by_label[x] for x in label.removesuffix(" (equal weights)").split(" = ")]
+        for wk in set(week[sel]):
+            means = sub[week[sel] == wk][members].mean()
+            assert all(means[c] >= means.max() - 1e-9 for c in cand), (r, wk, means.idxmax())
+        assert weight == _fmt(sub[cand[0]].mean(), 3), r
+        assert (fold, period, label) != prev, "consecutive weeks with the same dominant member must be merged"
+        prev = (fold, period, label)
+    assert done == {k: int((w["fold"] == k).sum()) for k in done}, "the rows cover every origin"
+
+
+@pytest.fixture(scope="module")
+def folds_dir(two_fold_run: Path) -> Path:
+    return two_fold_run
+
+
+def test_every_fold_in_the_report(folds_dir: Path, browser: Browser):
+    m, w = _weights(folds_dir)
+    assert m["n_folds"] == 2 and len(m["folds"]) == 2 and m["main_model"] == "ensemble"
+    report = build_report(folds_dir)
+    html = report.read_text()
+    specs = {c["id"]: c for c in _embedded(html)["charts"]}
+    res = browser.open(report.as_uri(), CHECK)
+    _assert_clean(res)
+    v = res.value
+    _assert_drawn(v)
+    assert [s["n"] for s in v["sections"]] == ["1", "2", "3", "4", "5", "6", "7", "8", "10"]
+
+    # the per-fold table: one row per fold, then the pooled row, each from metrics.json
+    rows = v["tables"]["folds-table"]
+    assert [r[0] for r in rows] == ["1", "2", "pooled"]
+    main = m["main_model"]
+    for r, (fold, models, n_test, start, end) in zip(rows, [
+            *[(f["fold"], f["models"], f["n_test"], f["periods"]["test_start"], f["periods"]["test_end"])
+              for f in m["folds"]],
+            ("pooled", m["models"], m["n_test"], m["folds"][0]["periods"]["test_start"],
+             m["folds"][-1]["periods"]["test_end"])]):
+        mm = models[main]
+        best = mm["best_baseline"]
+        # the best baseline is that fold's lowest RMSE among the baselines and the plain LSTM
+        assert best == min(SKILL_REFERENCES, key=lambda n: models[n]["rmse"])
+        ratio = mm["rmse"] / models[best]["rmse"]
+        assert mm["mse_skill_best_baseline"] == pytest.approx(1 - ratio ** 2, rel=1e-6)
+        assert r == [str(fold), f"{time_text(start)} to {time_text(end)}", _fmt(n_test), _fmt(mm["n_points"]),
+                     _fmt(mm["rmse"]), MODEL_LABELS[best], _fmt(models[best]["rmse"]), _fmt(ratio, 3),
+                     _fmt(mm["mse_skill_best_baseline"], 3, signed=True)], (fold, r)
+    assert sum(f["n_test"] for f in m["folds"]) == m["n_test"]
+    assert m["folds"][0]["models"][main]["rmse"] != m["folds"][1]["models"][main]["rmse"]
+
+    # the bands of the time charts cover every fold's validation and test period
+    qc = specs["qc"]["bands"]
+    assert [b["label"] for b in qc] == ["validation 1", "test 1", "validation 2", "test 2"]
+    for k, f in enumerate(m["folds"]):
+        p = f["periods"]
+        t = parse_times([p["val_start"], p["test_start"], p["test_end"]]).seconds
+        assert (qc[2 * k]["from"], qc[2 * k]["to"]) == (t[0], t[1])
+        assert (qc[2 * k + 1]["from"], qc[2 * k + 1]["to"]) == (t[1], t[2] + 3600)
+    assert qc[1]["to"] == qc[3]["from"], "the test periods of consecutive folds meet"
+    assert qc[1]["from"] < qc[2]["from"] < qc[2]["to"] <= qc[1]["to"], "fold 2 validates inside fold 1's test period"
+    fc = specs["forecast"]
+    assert [b["label"] for b in fc["bands"]] == ["test 1", "test 2"]
+    assert len(fc["x"]) == m["n_test"]
+    x = np.asarray(fc["x"])
+    inside = np.zeros(x.size, dtype=bool)
+    for b in fc["bands"]:
+        inside |= (x >= b["from"]) & (x <= b["to"] + 3 * 3600)  # target times run up to H steps past the period
+    assert inside.all()
+
+    # one weights chart per fold, each with one series per member (or summed "others")
+    assert sorted(k for k in specs if k.startswith("weights-")) == ["weights-1", "weights-2"]
+    for f in m["folds"]:
+        wf = w[w["fold"] == f["fold"]].reset_index(drop=True)
+        assert len(wf) == f["n_val"] + f["n_test"]
+        _check_weight_chart(specs[f"weights-{f['fold']}"], wf, m["ensemble"]["members"], w)
+        t = parse_times([f["periods"]["val_start"], f["periods"]["test_end"]]).seconds
+        xs = specs[f"weights-{f['fold']}"]["x"]
+        assert t[0] <= xs[0] and xs[-1] <= t[1]
+    _check_dominance(v["tables"]["dominance-table"], w, several_folds=True)
+    rows = {r[0]: r for r in v["tables"]["members-table"]}
+    for c in m["ensemble"]["members"]:  # per-fold mean weights beside the pooled one
+        r = rows[MODEL_LABELS[c]]
+        assert r[3:5] == [_pct(f["ensemble"]["mean_weight"][c]) for f in m["folds"]]
+    text = " ".join(v["text"].split())
+    assert "pooled over the test periods of all 2 folds" in text
+    assert "each fold starts afresh at its own validation period" in text
+
+
+def test_flow_headline_and_summary_carry_the_folds(folds_dir: Path, run_dir: Path, tmp_path: Path):
+    from flows.evaluate import headline_markdown
+    from wq_pipeline.summary import COLUMNS, fold_ratios, summary_html, summary_markdown, summary_table
+
+    m = json.loads((folds_dir / "metrics.json").read_text())
+    one = json.loads((run_dir / "metrics.json").read_text())
+    md = headline_markdown(m)
+    e = m["models"]["ensemble"]
+    assert f"| **ensemble** (main model) | {e['rmse']:.3f} |" in md
+    for f in m["folds"]:
+        fm = f["models"]
+        best = fm["ensemble"]["best_baseline"]
+        assert (f"- fold {f['fold']} (test {f['periods']['test_start']} .. {f['periods']['test_end']}, "
+                f"{f['n_test']} origins): ensemble RMSE {fm['ensemble']['rmse']:.3f}; best baseline {best} RMSE "
+                f"{fm[best]['rmse']:.3f}") in md
+    assert "- fold" not in headline_markdown(one) and "| **ensemble** (main model) |" in headline_markdown(one)
+
+    table = summary_table({"DO_obs": {"stepwise": m}, "Temp": {"stepwise": one}})
+    assert list(table.columns[:13]) == list(COLUMNS[:13])  # the old columns, in their old places
+    csv = tmp_path / "summary.csv"
+    table.to_csv(csv, index=False)
+    back = pd.read_csv(csv)
+    n = len(MODEL_NAMES)
+    assert len(back) == n * 3 + n  # pooled + 2 folds for the two-fold run, pooled only for the one-fold run
+    for target, mm in (("DO_obs", m), ("Temp", one)):
+        pooled = back[(back.target == target) & (back.fold.astype(str) == "pooled")].set_index("model")
+        assert len(pooled) == n
+        for name in MODEL_NAMES:
+            assert pooled.loc[name, "rmse"] == pytest.approx(mm["models"][name]["rmse"], rel=1e-9)
+        assert pooled["main"].to_dict() == {name: name == "ensemble" for name in pooled.index}
+    for f in m["folds"]:
+        rows = back[(back.target == "DO_obs") & (back.fold.astype(str) == str(f["fold"]))].set_index("model")
+        for name in MODEL_NAMES:
+            assert rows.loc[name, "rmse"] == pytest.approx(f["models"][name]["rmse"], rel=1e-9)
+            assert rows.loc[name, "best_baseline"] == f["models"][name]["best_baseline"]
+    ratios = fold_ratios(back)
+    assert ratios[["target", "fold"]].values.tolist() == [["DO_obs", "pooled"], ["DO_obs", "1"], ["DO_obs", "2"],
+                                                           ["Temp", "pooled"]]
+    for r, models in zip(ratios.itertuples(), [m["models"], *(f["models"] for f in m["folds"]), one["models"]]):
+        best = models["ensemble"]["best_baseline"]
+        assert r.best_baseline == best
+        assert r.ratio == pytest.approx(models["ensemble"]["rmse"] / models[best]["rmse"], rel=1e-9)
+    text = summary_markdown(back)
+    assert f"| DO_obs | stepwise | 2 | ensemble | {m['folds'][1]['models']['ensemble']['rmse']:.3f} |" in text
+    assert text.count("| DO_obs | stepwise |") == 4  # the pooled row of every model, then 3 fold lines
+    page = summary_html(back)
+    assert f"<td>{ratios.iloc[1].ratio:.3f}</td>" in page or f"<td class=beats>{ratios.iloc[1].ratio:.3f}</td>" in page
+
+
+def test_runs_without_weights_or_ensemble_still_build(run_dir: Path, browser: Browser, tmp_path: Path):
+    # weights.csv missing: the section stays with metrics.json's numbers and says what is missing
+    no_w = _copy(run_dir, tmp_path / "no_weights")
+    (no_w / "weights.csv").unlink()
+    html = build_report(no_w).read_text()
+    assert "This run folder has no weights.csv" in html and 'id="members-table"' in html
+    assert not [c for c in _embedded(html)["charts"] if c["id"].startswith("weights-")]
+
+    # a run from before the ensemble and the folds: the hybrid was the main model
+    old = _copy(run_dir, tmp_path / "old")
+    (old / "weights.csv").unlink()
+    m = json.loads((old / "metrics.json").read_text())
+    for key in ("ensemble", "folds", "n_folds"):
+        m.pop(key)
+    m["models"].pop("ensemble")
+    m["main_model"] = "hybrid_feca_lstm"
+    (old / "metrics.json").write_text(json.dumps(m))
+    f = pd.read_csv(old / "forecasts.csv")
+    f[f.model != "ensemble"].drop(columns="fold").to_csv(old / "forecasts.csv", index=False)
+    report = build_report(old)
+    res = browser.open(report.as_uri(), CHECK)
+    _assert_clean(res)
+    v = res.value
+    assert [s["n"] for s in v["sections"]] == ["1", "2", "3", "4", "5", "7", "8", "10"]
+    _assert_drawn(v)
+    text = " ".join(v["text"].split())
+    assert "the main model (hybrid: harmonic + AR, corrected by a FECA-LSTM) has a lower RMSE" in text
+    assert ENSEMBLE_LABEL not in text and "How the ensemble weighs" not in text
+    assert "folds-table" not in v["tables"]
+    assert [b["label"] for b in {c["id"]: c for c in _embedded(report.read_text())["charts"]}["qc"]["bands"]] == \
+        ["validation", "test"]

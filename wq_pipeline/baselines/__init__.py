@@ -1,15 +1,29 @@
 """Baseline forecasters: each returns ``(n_origins, H)`` forecasts from integer origins."""
 
 from wq_pipeline.baselines.arima import arima_forecast, fit_arima, select_order
-from wq_pipeline.baselines.climatology import climatology_forecast, fit_climatology
+from wq_pipeline.baselines.climatology import (
+    climatology_forecast,
+    doy_climatology_forecast,
+    fit_climatology,
+    fit_doy_climatology,
+)
 from wq_pipeline.baselines.harmonic import (
+    ANNUAL,
     DIEL,
+    PLAIN,
+    ROBUST,
     TIDAL,
+    WEEKLY,
     ar_fit,
+    ar_spectral_radius,
+    effective_ar_order,
+    harmonic_ar_diagnose,
     harmonic_ar_forecast,
     harmonic_design,
     harmonic_fit,
     harmonic_periods,
+    resolvable_periods,
+    shrink_ar,
 )
 from wq_pipeline.baselines.persistence import persistence_forecast
 from wq_pipeline.baselines.seasonal_naive import (
@@ -22,19 +36,30 @@ from wq_pipeline.baselines.seasonal_naive import (
 )
 
 __all__ = [
+    "ANNUAL",
     "DIEL",
+    "PLAIN",
+    "ROBUST",
     "TIDAL",
+    "WEEKLY",
     "ar_fit",
+    "ar_spectral_radius",
     "arima_forecast",
     "autocorrelation",
     "climatology_forecast",
     "detect_period",
+    "doy_climatology_forecast",
+    "effective_ar_order",
     "fit_arima",
     "fit_climatology",
+    "fit_doy_climatology",
+    "harmonic_ar_diagnose",
     "harmonic_ar_forecast",
     "harmonic_design",
     "harmonic_fit",
     "harmonic_periods",
+    "resolvable_periods",
+    "shrink_ar",
     "level_adjusted_seasonal_naive_forecast",
     "period_candidates",
     "persistence_forecast",

@@ -1,5 +1,11 @@
-"""ARIMA baseline: order by AIC on training data, parameters fixed from training, and causal
-multi-origin forecasts from one Kalman filter pass over the whole series."""
+"""ARIMA baseline: order by AICc on training data, parameters fixed from training, and causal
+multi-origin forecasts from one Kalman filter pass over the whole series.
+
+Works on any grid step: hourly series are long, daily ones short (a few hundred values, with
+gaps of weeks). The order search therefore uses the small-sample AICc and only considers orders
+with at most one parameter per :data:`POINTS_PER_PARAMETER` finite training values: on 15 daily
+values the plain AIC picked ARIMA(2,0,2), whose forecasts on the POSE series ranged from -13 to
+31 mg/L."""
 
 from __future__ import annotations
 
@@ -18,12 +24,24 @@ def _trend(d: int) -> str:
     return "c" if d == 0 else "n"
 
 
+#: an order is searched only when the training series has this many finite values per parameter
+POINTS_PER_PARAMETER = 10
+MIN_FINITE = 3
+
+
+def n_parameters(order: tuple[int, int, int]) -> int:
+    """Estimated parameters of ARIMA ``order``: AR + MA coefficients, the constant when
+    ``d = 0``, and the innovation variance."""
+    p, d, q = (int(v) for v in order)
+    return p + q + (d == 0) + 1
+
+
 def _train_array(y_train: np.ndarray) -> np.ndarray:
     y = np.asarray(y_train, dtype=np.float64)
     if y.ndim != 1:
         raise ValueError(f"training series must be 1-D (N,), got shape {y.shape}")
-    if np.isfinite(y).sum() < 10:
-        raise ValueError("training series needs at least 10 finite values for ARIMA")
+    if np.isfinite(y).sum() < MIN_FINITE:
+        raise ValueError(f"training series needs at least {MIN_FINITE} finite values for ARIMA")
     return y
 
 
@@ -47,27 +65,36 @@ def select_order(
     q_max: int = 2,
     max_points: int | None = 2000,
 ) -> tuple[int, int, int]:
-    """``(p, d, q)`` with the lowest AIC over ``p <= p_max``, ``d in d_values``, ``q <= q_max``.
+    """``(p, d, q)`` with the lowest AICc over ``p <= p_max``, ``d in d_values``, ``q <= q_max``.
 
     Training data only. For speed the grid is fitted on the last ``max_points`` training values
     (``None``: all of them); the default grid (24 fits on 2000 hourly points) takes ~6-10 s on
-    one idle core (several times more if OpenBLAS threads compete with other processes).
-    ``d = 0`` models carry a constant, ``d >= 1`` models none; AICs of different ``d`` are compared
-    directly (state-space likelihood of the levels, diffuse start), a common heuristic.
-    Fits that fail are skipped.
+    one idle core (several times more if OpenBLAS threads compete with other processes); on a
+    daily series of 580 values 8-30 s (gaps make the Kalman filter slower).
+    Orders with more than one parameter (:func:`n_parameters`) per :data:`POINTS_PER_PARAMETER`
+    finite values are skipped; with none left (fewer than 10-20 finite values) the answer is the
+    random walk ``(0, 1, 0)`` (or ``(0, 0, 0)`` when ``1`` is not in ``d_values``).
+    ``d = 0`` models carry a constant, ``d >= 1`` models none; AICcs of different ``d`` are
+    compared directly (state-space likelihood of the levels, diffuse start), a common heuristic.
+    Fits that fail are skipped; ValueError when none succeeds.
     """
     y = _train_array(y_train)
     if max_points is not None and y.size > int(max_points):
         y = y[-int(max_points) :]
+    n_ok = int(np.isfinite(y).sum())
+    grid = [(int(p), int(d), int(q)) for d, p, q in
+            itertools.product(tuple(d_values), range(int(p_max) + 1), range(int(q_max) + 1))]
+    allowed = [o for o in grid if n_parameters(o) * POINTS_PER_PARAMETER <= n_ok]
+    if not allowed:
+        return (0, 1, 0) if 1 in tuple(d_values) else (0, 0, 0)
     best: tuple[float, tuple[int, int, int]] | None = None
-    for d, p, q in itertools.product(tuple(d_values), range(int(p_max) + 1), range(int(q_max) + 1)):
-        order = (int(p), int(d), int(q))
+    for order in allowed:
         try:
-            aic = float(_fit(y, order).aic)
+            aicc = float(_fit(y, order).aicc)
         except (ValueError, np.linalg.LinAlgError):
             continue
-        if np.isfinite(aic) and (best is None or aic < best[0]):
-            best = (aic, order)
+        if np.isfinite(aicc) and (best is None or aicc < best[0]):
+            best = (aicc, order)
     if best is None:
         raise ValueError("no ARIMA order in the grid could be fitted to the training series")
     return best[1]

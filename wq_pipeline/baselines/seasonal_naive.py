@@ -96,6 +96,8 @@ def level_adjusted_seasonal_naive_forecast(
 # Candidate periods in hours: solar day; two semidiurnal lunar tides (2 x 12.42 h = 24.84 h, the
 # "25 h" lunar-day cycle of estuarine series); 12 h (S2); 12.42 h (M2); K1; O1; one week.
 PERIOD_CANDIDATE_HOURS: tuple[float, ...] = (24.0, 24.8412024, 12.0, 12.4206012, 23.9344697, 25.8193417, 168.0)
+# Added on grids of a day or coarser (where the sub-daily ones collapse): one year (365.25 d).
+COARSE_PERIOD_CANDIDATE_HOURS: tuple[float, ...] = (8766.0,)
 # A candidate is kept only if a whole number of steps matches it to within this relative error.
 PERIOD_MATCH_TOLERANCE = 0.05
 
@@ -105,9 +107,10 @@ def period_candidates(step_hours: float, detected: int | None) -> list[int]:
 
     ``detected`` (e.g. from :func:`detect_period`) comes first when given and ``>= 2``; then each of
     :data:`PERIOD_CANDIDATE_HOURS` (24 h, 24.84 h = two M2 tides, 12 h, 12.42 h M2, 23.93 h K1,
-    25.82 h O1, 168 h) rounded to whole steps, kept only when ``round(P / step) * step`` is within
-    5 % of ``P`` (the grid resolves it reasonably) and is at least 2 steps. Order is kept,
-    duplicates are dropped (on an hourly grid: ``[detected, 24, 25, 12, 26, 168]``).
+    25.82 h O1, 168 h), plus one year (:data:`COARSE_PERIOD_CANDIDATE_HOURS`) on grids of a day or
+    coarser, rounded to whole steps, kept only when ``round(P / step) * step`` is within 5 % of
+    ``P`` (the grid resolves it reasonably) and is at least 2 steps. Order is kept, duplicates are
+    dropped (on an hourly grid: ``[detected, 24, 25, 12, 26, 168]``; daily: ``[detected, 7, 365]``).
     """
     step = float(step_hours)
     if not np.isfinite(step) or step <= 0:
@@ -115,7 +118,8 @@ def period_candidates(step_hours: float, detected: int | None) -> list[int]:
     out: list[int] = []
     if detected is not None and int(detected) >= 2:
         out.append(int(detected))
-    for hours in PERIOD_CANDIDATE_HOURS:
+    hours_list = PERIOD_CANDIDATE_HOURS + (COARSE_PERIOD_CANDIDATE_HOURS if step >= 24.0 - 1e-9 else ())
+    for hours in hours_list:
         k = int(round(hours / step))
         if k < 2 or abs(k * step - hours) > PERIOD_MATCH_TOLERANCE * hours:
             continue
@@ -124,20 +128,28 @@ def period_candidates(step_hours: float, detected: int | None) -> list[int]:
     return out
 
 
-def select_period(y_train: np.ndarray, horizon: int, candidates: list[int]) -> tuple[int, dict[int, float]]:
+def select_period(
+    y_train: np.ndarray, horizon: int, candidates: list[int], *, observed: np.ndarray | None = None
+) -> tuple[int, dict[int, float]]:
     """Candidate period (steps) whose seasonal-naive forecast has the lowest RMSE at step ``horizon``.
 
     Scored over every origin ``t`` of the training series ``(N,)`` with ``t + horizon < N``, on the
-    points where forecast and target are both finite (units of ``y``). Returns ``(best, rmse)``
+    points where forecast and target are both finite (units of ``y``). ``observed (N,)``, when
+    given, supplies the targets instead of ``y_train``: the series with NaN wherever the value is
+    not a real observation (interpolated points then do not score). Returns ``(best, rmse)``
     where ``rmse`` maps each candidate to its RMSE, NaN for a candidate with fewer than 50 scored
-    points (skipped); ties go to the earlier candidate. Training data only.
+    points (skipped); ties go to the earlier candidate. ValueError when no candidate scores.
+    Training data only.
     """
     y = check_training_series(y_train)
+    obs = y if observed is None else check_training_series(observed)
+    if obs.shape != y.shape:
+        raise ValueError(f"observed {obs.shape} and training series {y.shape} differ in shape")
     horizon = int(horizon)
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1, got {horizon}")
     origins = np.arange(max(y.size - horizon, 0))
-    target = y[origins + horizon]
+    target = obs[origins + horizon]
     rmse: dict[int, float] = {}
     best: int | None = None
     for cand in candidates:

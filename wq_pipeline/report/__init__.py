@@ -1,7 +1,8 @@
 """HTML evaluation report of a ``wq evaluate`` run: one self-contained file, readable offline.
 
 ``build_report(run_dir)`` reads the run files (``metrics.json``, ``forecasts.csv``,
-``stationarity.csv``, ``series.csv``, ``components.csv``), computes what the charts and tables
+``weights.csv``, ``stationarity.csv``, ``series.csv``, ``components.csv``; all but the first
+optional, so folders of older runs still give a report), computes what the charts and tables
 show (:mod:`.figures`, pure functions), renders ``templates/report.html.j2`` (Jinja2, autoescape
 on) and writes ``run_dir/report.html`` atomically. A folder holding ``stepwise/`` and ``global/``
 runs (``wq evaluate --protocol both``) gives a report on the stepwise run plus a side-by-side
@@ -55,6 +56,7 @@ class RunFiles:
     stationarity: pd.DataFrame | None
     series: pd.DataFrame | None
     components: pd.DataFrame | None
+    weights: pd.DataFrame | None = None  # the ensemble's member weights (runs before the ensemble: None)
 
 
 def read_run(run_dir: Path) -> RunFiles:
@@ -82,7 +84,7 @@ def read_run(run_dir: Path) -> RunFiles:
     return RunFiles(
         path=run_dir, metrics=metrics, forecasts=csv("forecasts.csv"), stationarity=csv("stationarity.csv"),
         series=csv("series.csv", keep_default_na=True, dtype={"removed": str}),
-        components=csv("components.csv"),
+        components=csv("components.csv"), weights=csv("weights.csv"),
     )
 
 
@@ -135,6 +137,13 @@ def build_context(run: RunFiles, leaky: RunFiles | None = None, rel_main: str | 
         ctx["residuals"] = res
     else:
         ctx["forecast_chart"], ctx["residuals"] = None, None
+    ens = fg.ensemble_section(m, run.weights)
+    if ens is not None:
+        for c in ens["charts"]:
+            add(c)
+    ctx["ensemble"] = ens
+    ctx["fold_rows"] = fg.fold_rows(m)
+    ctx["folds"] = fg.fold_periods(m)
     ctx["skill_chart"] = add(fg.skill_chart(m))
     ctx["metrics_table"] = fg.metrics_rows(m)
     train = fg.training_summary(m)
@@ -277,7 +286,7 @@ def build_report(run_dir: Path) -> Path:
 
     ``run_dir`` is either a folder written by ``wq evaluate`` or a folder with ``stepwise/`` and
     ``global/`` run folders; the latter gives a report on the stepwise run with a side-by-side
-    comparison of the two protocols (section 8). Raises :class:`InputError` when no run is found.
+    comparison of the two protocols (section 9). Raises :class:`InputError` when no run is found.
     """
     run_dir = Path(run_dir)
     main_dir, leaky_dir = find_runs(run_dir)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 MODEL_ORDER = ("persistence", "seasonal_naive", "level_adjusted_seasonal_naive", "climatology", "arima", "harmonic_ar",
-               "lstm", "decomp_lstm", "decomp_feca_lstm", "hybrid_feca_lstm")
+               "lstm", "decomp_lstm", "decomp_feca_lstm", "hybrid_feca_lstm", "ensemble")
 BASELINES = ("persistence", "seasonal_naive", "level_adjusted_seasonal_naive", "climatology", "arima", "harmonic_ar",
              "lstm")
 MODEL_LABELS = {
@@ -40,11 +40,13 @@ MODEL_LABELS = {
     "decomp_lstm": "decomposition + LSTM (no FECA)",
     "decomp_feca_lstm": "decomposition + FECA-LSTM",
     "hybrid_feca_lstm": "hybrid: harmonic + AR, corrected by a FECA-LSTM",
+    "ensemble": "ensemble: every model weighted by its recent errors",
 }
 MODEL_SHORT = {"persistence": "persistence", "seasonal_naive": "seasonal naive",
                "level_adjusted_seasonal_naive": "level-adj. seas. naive", "climatology": "climatology", "arima": "ARIMA",
                "harmonic_ar": "harmonic + AR", "lstm": "LSTM", "decomp_lstm": "decomp. LSTM",
-               "decomp_feca_lstm": "decomp. FECA-LSTM", "hybrid_feca_lstm": "hybrid FECA-LSTM"}
+               "decomp_feca_lstm": "decomp. FECA-LSTM", "hybrid_feca_lstm": "hybrid FECA-LSTM",
+               "ensemble": "ensemble"}
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies, and in grey print
 MODEL_COLORS = {
     "observed": "#000000",
@@ -58,12 +60,15 @@ MODEL_COLORS = {
     "decomp_lstm": "#CC79A7",
     "decomp_feca_lstm": "#D55E00",
     "hybrid_feca_lstm": "#882255",  # Tol wine: saturated enough to read as colour on a white canvas
+    "ensemble": "#5E2CA5",  # saturated violet: apart from the wine, the reddish purple and the blues
 }
+OTHERS_COLOR = "#9a9a9a"  # members grouped as "others" in the ensemble's weight charts
 SERIES_COLOR = "#1f3b73"  # the undecomposed series in decomposition charts
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#8c6d31", "#7b4173", "#393b79",
            "#637939")
 QC_COLORS = {"value": "#0072B2", "raw": "#9a9a9a", "out_of_range": "#D55E00", "flag_rejected": "#CC0000",
-             "flag_suspect": "#CC79A7", "flagged": "#E69F00", "interpolated": "#009E73"}
+             "flag_suspect": "#CC79A7", "flagged": "#E69F00", "interpolated": "#009E73",
+             "spike": "#000000"}  # Okabe-Ito black: apart from every other mark and from the blue series
 # metric -> True when larger is better
 METRICS = {"rmse": False, "mae": False, "mape": False, "r2": True, "nse": True, "kge": True, "skill": True}
 METRIC_LABELS = {"rmse": "RMSE", "mae": "MAE", "mape": "MAPE %", "r2": "R²", "nse": "NSE", "kge": "KGE",
@@ -245,14 +250,68 @@ def bars(label: str, color: str, size: float = 0.8, align: int = 0) -> dict[str,
             "bars": {"size": size, "align": align}, "show": True}
 
 
-def period_bands(metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    """Shaded validation and test periods for full-record time charts."""
+def main_model(metrics: dict[str, Any]) -> str:
+    """The run's main model (runs from before ``main_model`` was recorded: the per-component model)."""
+    return str(metrics.get("main_model") or "decomp_feca_lstm")
+
+
+def model_names(metrics: dict[str, Any]) -> list[str]:
+    """The run's models (``metrics['models']``) in display order: known models first, in
+    :data:`MODEL_ORDER`, then any other in the order of the file."""
+    models = metrics.get("models") or {}
+    return [m for m in MODEL_ORDER if m in models] + [m for m in models if m not in MODEL_ORDER]
+
+
+def model_label(name: str, main: str | None = None) -> str:
+    """A model's label; the main model's says so."""
+    label = MODEL_LABELS.get(name, name)
+    return f"{label} (main model)" if name == main else label
+
+
+def model_color(name: str) -> str:
+    return MODEL_COLORS.get(name, "#444444")
+
+
+VAL_BAND = "rgba(230,159,0,0.10)"
+TEST_BANDS = ("rgba(0,114,178,0.08)", "rgba(0,114,178,0.16)")  # alternating, so adjacent folds read apart
+
+
+def fold_periods(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every fold's ``{"fold", "val_start", "test_start", "test_end"}`` (ISO strings); runs from
+    before folds existed give one fold from ``metrics['periods']``."""
+    out = []
+    for f in metrics.get("folds") or []:
+        p = f.get("periods") or {}
+        if all(p.get(k) for k in ("val_start", "test_start", "test_end")):
+            out.append({"fold": f.get("fold"), "val_start": p["val_start"], "test_start": p["test_start"],
+                        "test_end": p["test_end"]})
+    if out:
+        return out
     p = metrics.get("periods") or {}
-    if not all(k in p for k in ("val_start", "test_start", "end")):
-        return []
-    t = parse_times([p["val_start"], p["test_start"], p["end"]]).seconds
-    return [{"from": int(t[0]), "to": int(t[1]), "label": "validation", "color": "rgba(230,159,0,0.10)"},
-            {"from": int(t[1]), "to": int(t[2]), "label": "test", "color": "rgba(0,114,178,0.08)"}]
+    if all(p.get(k) for k in ("val_start", "test_start", "end")):
+        return [{"fold": 1, "val_start": p["val_start"], "test_start": p["test_start"], "test_end": p["end"]}]
+    return []
+
+
+def period_bands(metrics: dict[str, Any], validation: bool = True) -> list[dict[str, Any]]:
+    """Shaded validation and test periods of every fold for time charts (``validation=False``:
+    test periods only). A test band reaches one grid step past its last time, so the test
+    periods of consecutive folds meet. With several folds the labels carry the fold number;
+    a fold's validation period lies inside the previous fold's test period, where the two
+    shadings overlap."""
+    periods = fold_periods(metrics)
+    step = step_seconds(metrics.get("freq")) or 0.0
+    several = len(periods) > 1
+    bands = []
+    for k, p in enumerate(periods):
+        t = parse_times([p["val_start"], p["test_start"], p["test_end"]]).seconds
+        sfx = f" {p['fold']}" if several else ""
+        if validation:
+            bands.append({"from": int(t[0]), "to": int(t[1]), "label": "validation" + sfx, "color": VAL_BAND,
+                          "fold": p["fold"], "kind": "validation"})
+        bands.append({"from": int(t[1]), "to": int(t[2] + step), "label": "test" + sfx,
+                      "color": TEST_BANDS[k % 2], "fold": p["fold"], "kind": "test"})
+    return bands
 
 
 # --------------------------------------------------------------------------- 1. summary
@@ -298,29 +357,38 @@ def step_h_frame(forecasts: pd.DataFrame, horizon: int) -> pd.DataFrame:
     return wide.iloc[order]
 
 
+NOT_BASELINE_NOTES = {
+    "decomp_feca_lstm": "the published per-component model, not a baseline",
+    "decomp_lstm": "the per-component model without FECA, not a baseline",
+    "hybrid_feca_lstm": "harmonic + AR corrected by a network, not a baseline",
+}
+
+
 def headline(metrics: dict[str, Any], forecasts: pd.DataFrame | None) -> dict[str, Any]:
-    """Does the main model beat each baseline at step H, by how much, on how many points."""
+    """Does the main model beat each baseline (and each other model) at step H, by how much, on how many points."""
     models = metrics.get("models") or {}
-    main = metrics.get("main_model") or "decomp_feca_lstm"
+    main = main_model(metrics)
     H = int(metrics.get("horizon") or 1)
     m = models.get(main, {})
     wide = step_h_frame(forecasts, H) if forecasts is not None and len(forecasts) else None
+    common = None
+    if wide is not None:  # every model on the same points; a model without any forecast (skipped) left out
+        common = np.isfinite(wide["observed"].to_numpy(float))
+        for c in model_names(metrics):
+            if c in wide and np.isfinite(wide[c].to_numpy(float)).any():
+                common &= np.isfinite(wide[c].to_numpy(float))
     rows = []
-    for b in (*BASELINES, "decomp_lstm", "decomp_feca_lstm"):
-        if b not in models or b == main:
+    for b in model_names(metrics):
+        if b == main:
             continue
         mb = models[b]
         r_main, r_b = num(m.get("rmse")), num(mb.get("rmse"))
         diff = r_main - r_b if r_main is not None and r_b is not None else None
         rel = 1 - r_main / r_b if diff is not None and r_b else None
         dm = {"stat": None, "pvalue": None, "n": 0}
-        if wide is not None and main in wide and b in wide:
+        if wide is not None and common is not None and main in wide and b in wide:
             obs = wide["observed"].to_numpy(float)
-            ok = np.isfinite(obs)
-            for c in MODEL_ORDER:
-                if c in wide:
-                    ok &= np.isfinite(wide[c].to_numpy(float))
-            dm = dm_test((obs - wide[main].to_numpy(float))[ok], (obs - wide[b].to_numpy(float))[ok], H)
+            dm = dm_test((obs - wide[main].to_numpy(float))[common], (obs - wide[b].to_numpy(float))[common], H)
         beats = diff is not None and diff < 0
         p = dm["pvalue"]
         if diff is None:
@@ -329,12 +397,15 @@ def headline(metrics: dict[str, Any], forecasts: pd.DataFrame | None) -> dict[st
             verdict = "beats" if p is not None and p < 0.05 else "lower RMSE, not significant"
         else:
             verdict = "worse" if p is not None and p < 0.05 else "does not beat"
+        if b in BASELINES:
+            note = ""
+        elif b == "decomp_lstm" and main == "decomp_feca_lstm":
+            note = "ablation: same model without FECA"
+        else:
+            note = NOT_BASELINE_NOTES.get(b, "not a baseline")
         rows.append({"model": b, "label": MODEL_LABELS.get(b, b), "rmse": r_b, "rmse_main": r_main,
                      "diff": diff, "rel": rel, "nse": num(mb.get("nse")), "nse_main": num(m.get("nse")),
-                     "dm": dm, "beats": beats, "verdict": verdict, "ablation": b not in BASELINES,
-                     "note": ("ablation: same model without FECA" if main == "decomp_feca_lstm"
-                              else "the published per-component model, not a baseline")
-                     if b not in BASELINES else ""})
+                     "dm": dm, "beats": beats, "verdict": verdict, "ablation": b not in BASELINES, "note": note})
     core = [r for r in rows if not r["ablation"]]
     n_beaten = sum(1 for r in core if r["beats"])
     n_sig = sum(1 for r in core if r["verdict"] == "beats")
@@ -342,14 +413,44 @@ def headline(metrics: dict[str, Any], forecasts: pd.DataFrame | None) -> dict[st
             "lead": duration_text((step_seconds(metrics.get("freq")) or float("nan")) * H),
             "n_points": m.get("n_points"), "skill": num(m.get("skill")), "rmse": num(m.get("rmse")),
             "nse": num(m.get("nse")), "rows": rows, "n_baselines": len(core), "n_beaten": n_beaten,
-            "n_significant": n_sig}
+            "n_significant": n_sig, "best_baseline": m.get("best_baseline"),
+            "mse_skill_best_baseline": num(m.get("mse_skill_best_baseline"))}
+
+
+def fold_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per fold, then (with several folds) a ``pooled`` row from ``metrics['models']``:
+    the fold's test period and origins, the main model's RMSE at step H, that fold's best baseline
+    and its RMSE, their ratio and the main model's MSE skill against the best baseline. Empty for
+    runs from before folds existed."""
+    folds = [f for f in metrics.get("folds") or [] if isinstance(f, dict)]
+    if not folds:
+        return []
+    main = main_model(metrics)
+
+    def row(fold: Any, start: Any, end: Any, n_test: Any, models: dict[str, Any], pooled: bool) -> dict[str, Any]:
+        m = models.get(main) or {}
+        best = m.get("best_baseline")
+        r_main, r_best = num(m.get("rmse")), num((models.get(best) or {}).get("rmse")) if best else None
+        ratio = r_main / r_best if r_main is not None and r_best else None
+        return {"fold": fold, "pooled": pooled, "test_start": start, "test_end": end, "n_test": n_test,
+                "n_points": m.get("n_points"), "rmse_main": r_main, "best_baseline": best,
+                "best_label": MODEL_LABELS.get(best, best) if best else None, "rmse_best": r_best, "ratio": ratio,
+                "mse_skill": num(m.get("mse_skill_best_baseline")), "beats": ratio is not None and ratio < 1}
+
+    rows = [row(f.get("fold"), (f.get("periods") or {}).get("test_start"), (f.get("periods") or {}).get("test_end"),
+                f.get("n_test"), f.get("models") or {}, False) for f in folds]
+    if len(folds) > 1:
+        rows.append(row("pooled", (folds[0].get("periods") or {}).get("test_start"),
+                        (folds[-1].get("periods") or {}).get("test_end"), metrics.get("n_test"),
+                        metrics.get("models") or {}, True))
+    return rows
 
 
 # --------------------------------------------------------------------------- 2. data and QC
 
 
 QC_MARKS = (("out_of_range", "removed: out of physical range"), ("flag_rejected", "removed: QC flag rejected"),
-            ("flag_suspect", "removed: QC flag suspect"))
+            ("flag_suspect", "removed: QC flag suspect"), ("spike", "removed: spike (causal guard)"))
 
 
 def qc_chart(series: pd.DataFrame, metrics: dict[str, Any], max_points: int = FULL_PERIOD_POINTS) -> dict[str, Any]:
@@ -425,6 +526,7 @@ def qc_table(qc: dict[str, Any]) -> list[tuple[str, Any]]:
         ("flagged_rejected", "readings removed by QC flag (rejected)"),
         ("flagged_missing", "readings flagged missing / not collected"),
         ("flagged_suspect", "readings flagged suspect"), ("out_of_range", "readings outside the physical range"),
+        ("spike_guarded", "readings removed by the causal spike guard"),
         ("rows_beyond_grid", "rows beyond the grid"), ("native_step", "native time step"), ("freq", "grid step"),
         ("grid_points", "grid points"), ("observed", "observed grid points"),
         ("interpolated", "interpolated grid points (short gaps)"), ("missing", "missing grid points (long gaps)"),
@@ -573,39 +675,41 @@ def spectra(components: pd.DataFrame, freq: str | None, n_bins: int = 240) -> di
 
 def forecast_chart(forecasts: pd.DataFrame, metrics: dict[str, Any],
                    full_res: int = FORECAST_FULL_RES) -> dict[str, Any]:
-    """Observed against every model's forecast at step H over the test period."""
+    """Observed against every model's forecast at step H over the test period (every fold's;
+    with several folds each fold's test period is shaded)."""
     H = int(metrics.get("horizon") or 1)
     wide = step_h_frame(forecasts, H)
     ax = parse_times(wide.index.to_list())
-    cols = ["observed", *[m for m in MODEL_ORDER if m in wide], *[m for m in wide if m not in MODEL_ORDER
-                                                                   and m != "observed"]]
+    known = [m for m in model_names(metrics) if m in wide]
+    cols = ["observed", *known, *[m for m in wide if m not in known and m != "observed"]]
     arrs = [wide[c].to_numpy(float) for c in cols]
     idx = np.arange(len(wide)) if len(wide) <= full_res else decimate_aligned(arrs, max_points=full_res // len(cols))
-    main = metrics.get("main_model") or "decomp_feca_lstm"
+    main = main_model(metrics)
     ser = []
     for c in cols:
         if c == "observed":
             ser.append(line("observed", MODEL_COLORS["observed"], 1.5))
         else:
-            ser.append(line(MODEL_LABELS.get(c, c), MODEL_COLORS.get(c, "#444444"), 2 if c == main else 1.1,
+            ser.append(line(model_label(c, main), model_color(c), 2.25 if c == main else 1.1,
                             dash=[5, 3] if c in ("persistence", "seasonal_naive") else None))
     target = str(metrics.get("target") or "value")
+    bands = period_bands(metrics, validation=False) if len(fold_periods(metrics)) > 1 else []
     return chart("forecast", "time", ax.seconds[idx].tolist(), ser, [a[idx] for a in arrs],
                  ylabel=_ylabel(target, metrics.get("unit") or ""), xlabel=f"target {ax.label}", height=360,
-                 n_source=int(len(wide)), decimated=bool(len(idx) < len(wide)))
+                 n_source=int(len(wide)), decimated=bool(len(idx) < len(wide)), bands=bands)
 
 
 def skill_chart(metrics: dict[str, Any]) -> dict[str, Any]:
     """Skill against persistence (1 - RMSE / RMSE_persistence) at every step 1..H."""
     H = int(metrics.get("horizon") or 1)
-    main = metrics.get("main_model") or "decomp_feca_lstm"
+    main = main_model(metrics)
     ser, ys = [], []
-    for name in MODEL_ORDER:
+    for name in model_names(metrics):
         m = (metrics.get("models") or {}).get(name)
         if not m:
             continue
         vals = (m.get("per_step") or {}).get("skill") or [None] * H
-        ser.append({**line(MODEL_LABELS[name], MODEL_COLORS[name], 2.25 if name == main else 1.25,
+        ser.append({**line(model_label(name, main), model_color(name), 2.25 if name == main else 1.25,
                            dash=[5, 3] if name == "persistence" else None), "points": True,
                     "psize": 10 if H == 1 else 5})
         ys.append(vals)
@@ -616,7 +720,7 @@ def skill_chart(metrics: dict[str, Any]) -> dict[str, Any]:
 def residual_charts(forecasts: pd.DataFrame, metrics: dict[str, Any]) -> dict[str, Any]:
     """Histogram and autocorrelation of the main model's step-H errors (observed - forecast)."""
     H = int(metrics.get("horizon") or 1)
-    main = metrics.get("main_model") or "decomp_feca_lstm"
+    main = main_model(metrics)
     wide = step_h_frame(forecasts, H)
     r = (wide["observed"] - wide[main]).to_numpy(float) if main in wide else np.zeros(0)
     r = r[np.isfinite(r)]
@@ -630,7 +734,7 @@ def residual_charts(forecasts: pd.DataFrame, metrics: dict[str, Any]) -> dict[st
         edges = np.histogram_bin_edges(r, bins=int(np.clip(np.sqrt(r.size), 10, 60)))
     counts, edges = np.histogram(r, bins=edges)
     centres = (edges[:-1] + edges[1:]) / 2
-    out["hist"] = chart("resid-hist", "num", sig(centres, 5), [bars("count", MODEL_COLORS[main], 0.95)],
+    out["hist"] = chart("resid-hist", "num", sig(centres, 5), [bars("count", model_color(main), 0.95)],
                         [counts.tolist()], xlabel=f"error, observed \u2212 forecast ({unit})" if unit else
                         "error, observed \u2212 forecast", ylabel="count", height=240)
     period = int((metrics.get("baselines") or {}).get("seasonal_period") or 0)
@@ -643,12 +747,186 @@ def residual_charts(forecasts: pd.DataFrame, metrics: dict[str, Any]) -> dict[st
             band = 1.96 / math.sqrt(r.size)
             lags = list(range(0, max_lag + 1))
             out["acf"] = chart("resid-acf", "num", lags,
-                               [bars("autocorrelation", MODEL_COLORS[main], 0.5),
+                               [bars("autocorrelation", model_color(main), 0.5),
                                 line("+95% band (white noise)", "#0072B2", 1, dash=[4, 4]),
                                 line("\u221295% band", "#0072B2", 1, dash=[4, 4])],
                                [acf, [band] * len(lags), [-band] * len(lags)],
                                xlabel="lag (grid steps, in the order of the test target times)",
                                ylabel="autocorrelation", height=240, band=band, xint=True)
+    return out
+
+
+# --------------------------------------------------------------------------- 6. ensemble
+
+
+WEIGHT_KEYS = ("fold", "issued_at", "period")
+RULE_TEXT = {
+    "softmax": "softmax (Hedge): each member's weight is proportional to exp(\u2212\u03b7 (RMSE / RMSE of the best "
+               "member \u2212 1)) of its recent errors, \u03b7 = {eta}",
+    "inverse_mse": "inverse recent MSE (Bates\u2013Granger): each member's weight is proportional to 1 / its recent MSE",
+    "best": "all weight on the member with the lowest recent MSE",
+    "stack": "the convex combination of the members with the lowest recent squared error (non-negative least "
+             "squares, shrunk towards inverse-MSE weights)",
+}
+
+
+def weight_members(weights: pd.DataFrame) -> list[str]:
+    """The member columns of ``weights.csv``."""
+    return [c for c in weights.columns if c not in WEIGHT_KEYS]
+
+
+def weight_groups(weights: pd.DataFrame, members: list[str]) -> tuple[list[str], list[str]]:
+    """``(members drawn on their own, members grouped as "others")``: a member whose weight never
+    exceeds an equal share (``1 / M``, at most 0.1) at any origin is grouped."""
+    limit = min(1.0 / max(len(members), 1), 0.1) + 1e-6
+    peak = weights[members].apply(pd.to_numeric, errors="coerce").max(skipna=True)
+    shown = [c for c in members if finite(peak[c]) and peak[c] > limit]
+    return shown, [c for c in members if c not in shown]
+
+
+def _fold_key(v: Any) -> str:
+    try:
+        return str(int(v))
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def ensemble_section(metrics: dict[str, Any], weights: pd.DataFrame | None,
+                     max_points: int = FULL_PERIOD_POINTS) -> dict[str, Any] | None:
+    """How the ensemble weighs its members: the rule, every member's mean test weight and share
+    of test origins dominated (``metrics['ensemble']``), and from ``weights.csv`` one chart per
+    fold of every member's weight at step H at each validation and test origin and the table of
+    which member dominated when. None when the run has no ensemble (older runs)."""
+    ens = metrics.get("ensemble")
+    if not isinstance(ens, dict):
+        return None
+    members = [str(x) for x in ens.get("members") or []]
+    if weights is not None and len(weights):
+        members += [c for c in weight_members(weights) if c not in members]
+    if not members:
+        return None
+    models = metrics.get("models") or {}
+    mean_w, share = ens.get("mean_weight") or {}, ens.get("dominant_share") or {}
+    folds = [f for f in metrics.get("folds") or [] if isinstance(f, dict)]
+    per_fold = [(f.get("fold"), (f.get("ensemble") or {}).get("mean_weight") or {}) for f in folds] \
+        if len(folds) > 1 else []
+    rows = [{"member": m, "label": MODEL_LABELS.get(m, m), "color": model_color(m), "mean_weight": num(mean_w.get(m)),
+             "dominant_share": num(share.get(m)), "rmse": num((models.get(m) or {}).get("rmse")),
+             "per_fold": [num(w.get(m)) for _, w in per_fold]} for m in members]
+    rows.sort(key=lambda r: -(r["mean_weight"] or 0.0))
+    step = step_seconds(metrics.get("freq"))
+    hl, eta = num(ens.get("half_life_steps")), num(ens.get("eta"))
+    rule = str(ens.get("rule") or "")
+    eta_text = f"{eta:g}" if eta is not None else "n/a"
+    out: dict[str, Any] = {
+        "rows": rows, "fold_ids": [k for k, _ in per_fold], "rule": rule,
+        "rule_text": RULE_TEXT.get(rule, rule or "n/a").replace("{eta}", eta_text),
+        "half_life_steps": hl, "half_life": duration_text(hl * step) if hl is not None and step else "n/a",
+        "min_records": num(ens.get("min_records")), "n_members": len(members), "charts": [], "dominance": [],
+        "shown": [], "others": [], "others_labels": [], "identical": [], "has_weights": False,
+        "bucket": "calendar week" if step is None or step < 86400 else "calendar month",
+    }
+    if weights is None or not len(weights) or "issued_at" not in weights:
+        return out
+    cols = [m for m in members if m in weights.columns]
+    if not cols:
+        return out
+    out["has_weights"] = True
+    shown, others = weight_groups(weights, cols)
+    out["shown"], out["others"] = shown, others
+    out["others_labels"] = [MODEL_LABELS.get(c, c) for c in others]
+    # members drawn on their own whose weights are the same at every origin: their lines overlap
+    Wn = weights[shown].apply(pd.to_numeric, errors="coerce")
+    out["identical"] = [f"\u201c{MODEL_LABELS.get(a, a)}\u201d and \u201c{MODEL_LABELS.get(b, b)}\u201d"
+                        for i, a in enumerate(shown) for b in shown[i + 1:]
+                        if np.allclose(Wn[a].to_numpy(float), Wn[b].to_numpy(float), rtol=0, atol=1e-9, equal_nan=True)]
+    periods = {_fold_key(p["fold"]): p for p in fold_periods(metrics)}
+    fold_col = weights["fold"] if "fold" in weights else pd.Series(1, index=weights.index)
+    groups = list(weights.groupby(fold_col, sort=True))
+    for fold, g in groups:
+        ax = parse_times(g["issued_at"])
+        order = np.argsort(ax.seconds, kind="stable")
+        g, secs = g.iloc[order], ax.seconds[order]
+        W = g[cols].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+        lines_, ser = [], []
+        for c in shown:
+            lines_.append(W[:, cols.index(c)])
+            ser.append({**line(MODEL_LABELS.get(c, c), model_color(c), 1.5), "members": [c]})
+        if others:
+            sub = W[:, [cols.index(c) for c in others]]
+            total = np.where(np.isfinite(sub).any(axis=1), np.nansum(sub, axis=1), np.nan)
+            lines_.append(total)
+            ser.append({**line(f"others ({len(others)} member{'s' if len(others) != 1 else ''}, summed)", OTHERS_COLOR,
+                               1.25, dash=[4, 3]), "members": others})
+        idx = np.arange(len(g)) if len(g) <= max_points else \
+            decimate_aligned(lines_, max_points=max(200, 2 * max_points // max(len(lines_), 1)))
+        p = periods.get(_fold_key(fold))
+        if p is not None:
+            t = parse_times([p["val_start"], p["test_start"], p["test_end"]]).seconds
+            bands = [{"from": int(t[0]), "to": int(t[1]), "label": "validation (warm-up)", "color": VAL_BAND},
+                     {"from": int(t[1]), "to": int(t[2] + (step or 0)), "label": "test", "color": TEST_BANDS[0]}]
+        else:
+            bands = []
+        several = len(groups) > 1
+        out["charts"].append(chart(
+            f"weights-{_fold_key(fold)}", "time", secs[idx].tolist(), ser, [a[idx] for a in lines_],
+            ylabel="weight at step H", xlabel=f"forecast origin, {ax.label}", height=260, bands=bands, yrange=[0, 1],
+            title=(f"Fold {_fold_key(fold)}: weight" if several else "Weight") + " of each member at step H",
+            fold=_fold_key(fold), n_source=int(len(g)), decimated=bool(len(idx) < len(g))))
+        out["dominance"] += dominance_rows(g, secs, cols, step, _fold_key(fold))
+    return out
+
+
+def dominance_rows(g: pd.DataFrame, secs: np.ndarray, cols: list[str], step: float | None,
+                   fold: str) -> list[dict[str, Any]]:
+    """Which member had the largest mean weight at step H in each calendar week (sub-daily grids)
+    or month (daily and coarser grids) of one fold's origins ``g`` (sorted by time, wall-clock
+    ``secs``), validation and test apart; consecutive periods with the same dominant member are
+    merged into one row, whose weight is that member's mean over the merged origins."""
+    if not len(g):
+        return []
+    W = g[cols].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    wall = pd.to_datetime(np.asarray(secs, dtype=np.int64), unit="s")
+    bucket = np.asarray(wall.to_period("W" if step is None or step < 86400 else "M").astype(str))
+    part = g["period"].astype(str).to_numpy() if "period" in g else np.full(len(g), "test")
+    iso = g["issued_at"].astype(str).to_numpy()
+    key = np.char.add(np.char.add(part.astype(str), "|"), bucket.astype(str))
+    starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    ends = np.concatenate([starts[1:], [len(g)]])
+    runs: list[dict[str, Any]] = []
+    for a, b in zip(starts, ends):
+        block = W[a:b]
+        if not np.isfinite(block).any():
+            continue
+        with np.errstate(all="ignore"):
+            mean = np.nanmean(np.where(np.isfinite(block), block, np.nan), axis=0)
+        ok = np.isfinite(mean)
+        mean = np.where(ok, mean, -np.inf)
+        dom = int(np.argmax(mean))
+        # members with the same mean weight (the warm-up's equal weights; a member that equals
+        # another) share the row: the first one named, the others listed
+        tied = tuple(cols[j] for j in np.flatnonzero(ok & (mean >= mean[dom] - 1e-9)))
+        last = runs[-1] if runs else None
+        if last is not None and last["tied"] == tied and last["period"] == part[a] and last["_b"] == a:
+            last["_b"], last["n_periods"] = b, last["n_periods"] + 1
+            continue
+        runs.append({"fold": fold, "period": str(part[a]), "member": cols[dom], "tied": tied, "_a": int(a),
+                     "_b": int(b), "n_periods": 1, "n_members": int(ok.sum())})
+    out = []
+    for r in runs:
+        a, b, j = r.pop("_a"), r.pop("_b"), cols.index(r["member"])
+        col = W[a:b, j]
+        tied, n_members = r.pop("tied"), r.pop("n_members")
+        if len(tied) > 1 and len(tied) == n_members:
+            label = f"none: all {len(tied)} members weigh the same"
+        elif len(tied) > 1:
+            label = " = ".join(MODEL_LABELS.get(t, t) for t in tied) + " (equal weights)"
+        else:
+            label = MODEL_LABELS.get(r["member"], r["member"])
+        r.update({"label": label, "members": list(tied), "color": model_color(r["member"]) if len(tied) == 1
+                  else OTHERS_COLOR, "start": iso[a], "end": iso[b - 1], "n_origins": int(b - a),
+                  "weight": num(np.nanmean(col)) if np.isfinite(col).any() else None})
+        out.append(r)
     return out
 
 
@@ -658,7 +936,7 @@ def residual_charts(forecasts: pd.DataFrame, metrics: dict[str, Any]) -> dict[st
 def metrics_rows(metrics: dict[str, Any]) -> dict[str, Any]:
     """Every model's step-H metrics, with the best value of each column marked."""
     models = metrics.get("models") or {}
-    names = [m for m in MODEL_ORDER if m in models] + [m for m in models if m not in MODEL_ORDER]
+    names = model_names(metrics)
     best: dict[str, set[str]] = {}
     for k, higher in METRICS.items():
         vals = {n: num(models[n].get(k)) for n in names}
@@ -668,7 +946,7 @@ def metrics_rows(metrics: dict[str, Any]) -> dict[str, Any]:
         if good:
             target = max(good.values()) if higher else min(good.values())
             best[k] = {n for n, v in good.items() if math.isclose(v, target, rel_tol=1e-12, abs_tol=1e-15)}
-    rows = [{"model": n, "label": MODEL_LABELS.get(n, n), "main": n == metrics.get("main_model"),
+    rows = [{"model": n, "label": MODEL_LABELS.get(n, n), "main": n == main_model(metrics),
              "values": {k: num(models[n].get(k)) for k in METRICS}, "best": {k: n in best.get(k, set()) for k in METRICS},
              "n_points": models[n].get("n_points")} for n in names]
     return {"columns": [(k, METRIC_LABELS[k], METRICS[k]) for k in METRICS], "rows": rows}
@@ -696,7 +974,8 @@ def training_summary(metrics: dict[str, Any]) -> dict[str, Any]:
         else:
             role = ""
         good_val = [v for v in val if v is not None]
-        rows.append({"name": name, "role": role, "epochs_run": t.get("epochs_run"), "budget": budget,
+        rows.append({"name": name, "role": role, "skipped": t.get("skipped"),
+                     "epochs_run": t.get("epochs_run"), "budget": budget,
                      "best_epoch": t.get("best_epoch"), "seconds": num(t.get("seconds")),
                      "n_train": t.get("n_train"), "n_val": t.get("n_val"),
                      "final_loss": loss[-1] if loss else None, "best_val": min(good_val) if good_val else None})
@@ -712,7 +991,9 @@ def training_summary(metrics: dict[str, Any]) -> dict[str, Any]:
                                 xlabel="epoch", ylabel="loss (scaled MSE)", height=190, title=name,
                                 bands=bands_, xint=True))
     total = sum(r["seconds"] or 0 for r in rows)
-    return {"rows": rows, "charts": charts, "total_seconds": total}
+    n_folds = len(metrics.get("folds") or []) or 1
+    return {"rows": rows, "charts": charts, "total_seconds": total, "n_folds": n_folds,
+            "n_skipped": sum(1 for r in rows if r["skipped"])}
 
 
 def equivalent_command(metrics: dict[str, Any]) -> str:
@@ -743,9 +1024,9 @@ def protocol_comparison(honest: dict[str, Any], leaky: dict[str, Any]) -> dict[s
     """Stepwise (honest) against global (leaky) metrics of the same models on the same data."""
     hm, lm = honest.get("models") or {}, leaky.get("models") or {}
     rows = []
-    for name in [m for m in MODEL_ORDER if m in hm and m in lm]:
+    for name in [m for m in model_names(honest) if m in lm]:
         r: dict[str, Any] = {"model": name, "label": MODEL_LABELS.get(name, name),
-                             "main": name == honest.get("main_model")}
+                             "main": name == main_model(honest)}
         for k in ("nse", "rmse", "skill"):
             a, b = num(hm[name].get(k)), num(lm[name].get(k))
             r[k] = {"honest": a, "leaky": b, "diff": (b - a) if a is not None and b is not None else None}
@@ -755,7 +1036,7 @@ def protocol_comparison(honest: dict[str, Any], leaky: dict[str, Any]) -> dict[s
                 "n_test", "seed"):
         if honest.get(key) != leaky.get(key):
             mismatches.append(f"{key}: {honest.get(key)!r} (stepwise) vs {leaky.get(key)!r} (global)")
-    main = honest.get("main_model") or "decomp_feca_lstm"
+    main = main_model(honest)
     mrow = next((r for r in rows if r["model"] == main), None)
     share = None
     if mrow and mrow["skill"]["leaky"] is not None and mrow["skill"]["honest"] is not None \

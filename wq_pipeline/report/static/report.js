@@ -127,6 +127,10 @@
     }
     var yScale = {};
     if (spec.logy) { yScale.distr = 3; yScale.log = 10; }
+    if (spec.yrange) {
+      var yr = spec.yrange;
+      yScale.range = function () { return [yr[0], yr[1]]; };
+    }
     var xAxis = { label: spec.xlabel || "", labelSize: spec.xlabel ? 24 : 0, stroke: "#333",
                   grid: { stroke: "#e6e6e6" }, ticks: { stroke: "#ccc" } };
     if (spec.logx) {
