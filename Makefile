@@ -31,7 +31,7 @@ test: $(STAMP)
 
 # Benchmarks (not run by the tests): each script prints its figures and writes bench/results/<name>.json;
 # report.py then rewrites BENCHMARKS.md. vmdrs-py (optional extra `bench`) is only a comparison point.
-# published.py (about 75 min) and skill.py (about 40 min) resume from bench/results/*_runs.json; `--fresh` reruns them in full.
+# published.py (about 75 min) and skill.py (about 25 min) resume from bench/results/*_runs.json; `--fresh` reruns them in full.
 bench: $(STAMP)
 	$(PY) -c "import vmdrs_py" 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]' || echo "vmdrs-py not installed: not compared"
 	$(PY) bench/vmd_single.py

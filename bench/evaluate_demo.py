@@ -30,7 +30,7 @@ def shortfall_text(figures: dict) -> str:
     tim = figures["timings_s"]
     train_share = tim.get("train", 0) / max(tim.get("total", 0), 1e-9)
     return (f"training takes {tim.get('train', 0):.0f} s of the {tim.get('total', 0):.0f} s run "
-            f"({train_share:.0%}): 19 networks (plain LSTM, 9 components with and 9 without FECA) in "
+            f"({train_share:.0%}): 20 networks (plain LSTM, hybrid, 9 components with and 9 without FECA) in "
             "single-threaded TensorFlow processes, one per core; decomposition takes "
             f"{tim.get('decompose', 0):.1f} s. Memory: each training worker holds its own TensorFlow runtime "
             "(largest_processes, when listed). The training benchmark shows why grouping the networks does not "
@@ -96,6 +96,10 @@ def main() -> None:
         "n_train": metrics.get("n_train"), "n_test": metrics.get("n_test"),
         "decomposer_impl": metrics.get("decomposer_params", {}).get("impl"),
         "skill_decomp_feca_lstm": metrics.get("models", {}).get("decomp_feca_lstm", {}).get("skill"),
+        "main_model": metrics.get("main_model"),
+        "mse_skill_main_vs_best_baseline": metrics.get("models", {}).get(metrics.get("main_model"), {})
+        .get("mse_skill_best_baseline"),
+        "ensemble_weighting_s": metrics.get("ensemble", {}).get("seconds"),
         "training_workers": metrics.get("training_workers"),
         "networks": {name: {"epochs_run": t.get("epochs_run"), "seconds": t.get("seconds")}
                      for name, t in metrics.get("training", {}).items()},

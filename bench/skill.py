@@ -24,7 +24,8 @@ Writes ``bench/results/skill.json`` and ``skill.md`` (``bench/report.py`` puts t
 BENCHMARKS.md). Each finished case is kept in ``bench/results/skill_runs.json`` so an
 interrupted run resumes (``--fresh`` starts over); every member's validation and test forecasts
 go to ``bench/results/cache/<case>.npz`` (git-ignored) for ``bench/ensemble_design.py``.
-``--set dev|untouched`` runs one set; ``--only KEY`` one case.
+``--set dev|untouched`` runs one set; ``--only KEY`` one case. About 24 min on 2 cores (1,449 s
+measured: 842 s dev, 607 s untouched).
 """
 
 from __future__ import annotations
