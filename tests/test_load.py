@@ -44,9 +44,10 @@ def test_grandbay_cdmo_export_times_and_padded_site(shared_data: Path) -> None:
     t = load_table(shared_data / GRANDBAY)
     assert t.site_col == "StationCode" and t.site == "gndblwq"  # 'gndblwq   ' stripped
     assert t.time_col == "DateTimeStamp"
-    assert t.frame.index.tz is None  # M/D/YYYY H:MM without offset -> naive local time
-    assert t.frame.index[0] == pd.Timestamp("2021-07-02 00:00")
-    assert t.frame.index[-1] == pd.Timestamp("2021-08-31 23:45")
+    assert str(t.frame.index.tz) == "UTC"  # M/D/YYYY H:MM without offset and no tz -> read as UTC
+    assert t.frame.index[0] == pd.Timestamp("2021-07-02 00:00", tz="UTC")
+    assert t.frame.index[-1] == pd.Timestamp("2021-08-31 23:45", tz="UTC")
+    assert "month/day/year" in t.time_rule and "read as UTC (no --tz given)" in t.time_rule
     assert t.frame["DO_mgl"].dtype == np.float64
     assert t.frame["F_DO_mgl"].dtype == object  # flags stay text
     assert "StationCode" not in t.frame.columns and "DateTimeStamp" not in t.frame.columns
@@ -107,7 +108,7 @@ def test_mdy_with_seconds_and_explicit_time_col(tmp_path: Path) -> None:
     p = write(tmp_path, "m.csv", "when,date,x\n1/2/2021 3:04:05,ignored,1\n12/31/2021 23:45,ignored,2\n")
     t = load_table(p, time_col="WHEN")  # case-insensitive match
     assert t.time_col == "when"
-    assert list(t.frame.index) == [pd.Timestamp("2021-01-02 03:04:05"), pd.Timestamp("2021-12-31 23:45")]
+    assert list(t.frame.index) == [pd.Timestamp("2021-01-02 03:04:05", tz="UTC"), pd.Timestamp("2021-12-31 23:45", tz="UTC")]
 
 
 # --------------------------------------------------------------------------- input errors
@@ -148,13 +149,14 @@ def test_unparseable_timestamp_reports_row_line_and_value(tmp_path: Path) -> Non
         load_table(p)
     assert str(e.value) == (
         "x.csv: row 17 (line 18), column 'DateTimeStamp': cannot parse timestamp 'abc' "
-        "(expected ISO 8601 or M/D/YYYY H:MM)"
+        "(expected ISO 8601, Y/M/D, D/M/Y or M/D/Y dates with an optional time, or pass --time-format)"
     )
 
 
-def test_bad_mdy_timestamp_and_empty_timestamp(tmp_path: Path) -> None:
-    p = write(tmp_path, "cdmo.csv", "DateTimeStamp,DO\n7/2/2021 0:00,1\n13/2/2021 0:15,2\n")
-    with pytest.raises(InputError, match=r"cdmo.csv: row 2 \(line 3\), column 'DateTimeStamp': cannot parse timestamp '13/2/2021 0:15'"):
+def test_mixed_day_month_order_and_empty_timestamp(tmp_path: Path) -> None:
+    p = write(tmp_path, "cdmo.csv", "DateTimeStamp,DO\n7/14/2021 0:00,1\n13/2/2021 0:15,2\n")
+    with pytest.raises(InputError, match=r"cdmo.csv: column 'DateTimeStamp' mixes day-first '13/2/2021 0:15' "
+                       r"\(row 2 \(line 3\)\) and month-first '7/14/2021 0:00' \(row 1 \(line 2\)\)"):
         load_table(p)
     p = write(tmp_path, "blank.csv", "DateTimeStamp,DO\n7/2/2021 0:00,1\n ,2\n")
     with pytest.raises(InputError, match=r"blank.csv: row 2 \(line 3\), column 'DateTimeStamp': empty timestamp"):

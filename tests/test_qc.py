@@ -154,7 +154,7 @@ def test_grandbay_cdmo_export(shared_data: Path) -> None:
     s = load_station(shared_data / GRANDBAY, "DO_mgl")
     check_consistent(s)
     assert s.site == "gndblwq" and s.freq == "15min" and len(s.values) == 5856
-    assert s.values.index[0] == pd.Timestamp("2021-07-02 00:00")
+    assert s.values.index[0] == pd.Timestamp("2021-07-02 00:00", tz="UTC")
     assert 1.0 <= s.values.min() < 2.0 and 9.5 < s.values.max() <= 10.0
     assert s.summary["missing"] >= 521  # 8.9% of rows are <-2> missing
     assert "isSWMP" not in s.frame.columns and "Historical" not in s.frame.columns
@@ -214,8 +214,8 @@ def test_irregular_timestamps_land_on_next_grid_point(tmp_path: Path) -> None:
 def test_coarser_freq_aggregates_right_closed(tmp_path: Path) -> None:
     p = series_csv(tmp_path, "agg.csv", [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])  # 00:00 .. 02:00
     s = load_station(p, "DO", freq="1h")
-    assert s.values.index.tolist() == [pd.Timestamp("2020-01-01 00:00"), pd.Timestamp("2020-01-01 01:00"),
-                                       pd.Timestamp("2020-01-01 02:00")]
+    assert s.values.index.tolist() == [pd.Timestamp("2020-01-01 00:00", tz="UTC"),
+                                       pd.Timestamp("2020-01-01 01:00", tz="UTC"), pd.Timestamp("2020-01-01 02:00", tz="UTC")]
     assert s.values.tolist() == pytest.approx([1.0, 3.5, 7.5])  # (00:00,01:00] = 2,3,4,5
 
 
@@ -304,7 +304,8 @@ def test_unknown_target_lists_columns(tmp_path: Path) -> None:
     p = series_csv(tmp_path, "nerr.csv", [1.0, 2.0], extra={"Temp": [1, 2]})
     with pytest.raises(InputError) as e:
         load_station(p, "DO_obs")
-    assert str(e.value) == "nerr.csv: column 'DO_obs' not found; available columns: time, DO, Temp"
+    assert str(e.value) == ("nerr.csv: column 'DO_obs' not found; available columns: time, DO, Temp (read as "
+                            "comma-separated (detected); header line: 'time,DO,Temp'; see --sep, --decimal, --sheet)")
 
 
 def test_time_column_as_target(tmp_path: Path) -> None:

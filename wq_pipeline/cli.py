@@ -19,7 +19,7 @@ from typing import Sequence
 
 from pydantic import ValidationError
 
-from .config import METHODS, PROTOCOLS, EvaluateConfig, QCConfig
+from .config import METHODS, PROTOCOLS, READ_FIELDS, EvaluateConfig, QCConfig, ReadOptions
 from .errors import InputError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -45,6 +45,15 @@ def _data_args(parser: argparse.ArgumentParser, several_targets: bool = False) -
     else:
         g.add_argument("--target", required=True, help="column to forecast, e.g. DO_obs")
     g.add_argument("--time-col", help="timestamp column (default: detected, e.g. DateTimeStamp, datetime)")
+    g.add_argument("--sep", help="delimiter of a text file: ',', ';', tab or '|' (default: detected from the header line)")
+    g.add_argument("--decimal", choices=(".", ","), help="decimal mark (default: detected; a comma only in files not "
+                   "separated by commas)")
+    g.add_argument("--sheet", help="sheet of an .xlsx workbook: a name or a 1-based number (default: the first)")
+    g.add_argument("--time-format", metavar="FORMAT", help="strptime format of the time column, e.g. '%%d/%%m/%%Y %%H:%%M' "
+                   "(default: ISO 8601, Y/M/D, or D/M/Y and M/D/Y told apart by a day above 12)")
+    g.add_argument("--tz", metavar="ZONE", help="IANA time zone of timestamps without a UTC offset, e.g. Asia/Kolkata "
+                   "(default: read as UTC); times repeated or skipped by a daylight-saving change are placed by file "
+                   "order or dropped, and counted")
     g.add_argument("--site", help="site to use in a long-format file with several sites")
     g.add_argument("--site-col", help="column holding the site code (default: detected, e.g. siteID, StationCode)")
     g.add_argument("--freq", help="regular time step to resample to, a pandas alias such as 1h or 15min "
@@ -256,6 +265,7 @@ def _config_from_args(a: argparse.Namespace, argv: Sequence[str], target: str | 
     d = EvaluateConfig.model_fields
     fields = dict(
         data=a.data, target=target or a.target, time_col=a.time_col, site=a.site, site_col=a.site_col, freq=a.freq,
+        sep=a.sep, decimal=a.decimal, sheet=a.sheet, time_format=a.time_format, tz=a.tz,
         qc=dict(max_gap=a.max_gap, drop_suspect=a.drop_suspect,  # a dict: EvaluateConfig validates it below
                 spike_guard=dict(enabled=a.spike_guard, spike_threshold=a.spike_threshold)),
         command="wq " + shlex.join(list(argv)),
@@ -272,6 +282,14 @@ def _config_from_args(a: argparse.Namespace, argv: Sequence[str], target: str | 
     fields["protocol"] = "stepwise" if protocol == "both" else protocol
     try:
         return EvaluateConfig(**fields)
+    except ValidationError as exc:
+        raise InputError("; ".join(_option_message(err) for err in exc.errors())) from None
+
+
+def _read_options(a: argparse.Namespace) -> ReadOptions:
+    """``--sep``, ``--decimal``, ``--sheet``, ``--time-format``, ``--tz`` validated."""
+    try:
+        return ReadOptions(**{k: getattr(a, k) for k in READ_FIELDS})
     except ValidationError as exc:
         raise InputError("; ".join(_option_message(err) for err in exc.errors())) from None
 
@@ -316,7 +334,8 @@ def _evaluation_targets(a: argparse.Namespace) -> list[str]:
     from .load import load_table
     from .qc import variable_columns
 
-    table = load_table(a.data, time_col=a.time_col, site=a.site, site_col=a.site_col)
+    read = _read_options(a)
+    table = load_table(a.data, time_col=a.time_col, site=a.site, site_col=a.site_col, read=read)
     skip = {c.lower() for c in _name_list(a.covariates)}
     targets = [c for c in variable_columns(table) if c.lower() not in skip]
     if not targets:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # ---------------------------------------------------------------------------
 # QC configuration (used by wq_pipeline.qc.run_qc / wq_pipeline.load.load_station)
@@ -115,8 +116,72 @@ class QCConfig(BaseModel):
 
 
 # ---------------------------------------------------------------------------
-# (other configuration models go below)
+# Reading a station file (used by wq_pipeline.reading / wq_pipeline.timestamps)
 # ---------------------------------------------------------------------------
+
+_SEP_NAMES = {",": ",", "comma": ",", ";": ";", "semicolon": ";", "\t": "\t", "\\t": "\t", "tab": "\t",
+              "|": "|", "pipe": "|"}
+
+
+def _sep(v: str | None) -> str | None:
+    if v is None:
+        return None
+    sep = _SEP_NAMES.get(v if v in _SEP_NAMES else v.strip().lower())
+    if sep is None:
+        raise ValueError("expected one of ',', ';', tab, '|' (or comma, semicolon, tab, pipe)")
+    return sep
+
+
+def _decimal(v: str | None) -> str | None:
+    if v is None or v in (".", ","):
+        return v
+    raise ValueError("expected '.' or ','")
+
+
+def _zone(v: str | None) -> str | None:
+    if v is None:
+        return None
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {v!r} (an IANA name such as 'Asia/Kolkata' or 'America/New_York')") from None
+    return v
+
+
+def _time_format(v: str | None) -> str | None:
+    if v is not None and "%" not in v:
+        raise ValueError("expected a strptime format such as '%d/%m/%Y %H:%M'")
+    return v
+
+
+Sep = Annotated[str | None, AfterValidator(_sep)]
+Decimal = Annotated[str | None, AfterValidator(_decimal)]
+Zone = Annotated[str | None, AfterValidator(_zone)]
+TimeFormat = Annotated[str | None, AfterValidator(_time_format)]
+
+
+class ReadOptions(BaseModel):
+    """How to read a station file; None means detect (:mod:`wq_pipeline.reading`,
+    :mod:`wq_pipeline.timestamps`).
+
+    - ``sep``: the delimiter of a text file (``,``, ``;``, tab or ``|``).
+    - ``decimal``: the decimal mark (``.`` or ``,``).
+    - ``sheet``: the sheet of an ``.xlsx`` workbook, a name or a 1-based number (default: the first).
+    - ``time_format``: a strptime format for the time column.
+    - ``tz``: the IANA zone of timestamps without a UTC offset (default: read as UTC).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    sep: Sep = None
+    decimal: Decimal = None
+    sheet: str | None = None
+    time_format: TimeFormat = None
+    tz: Zone = None
+
+
+#: the fields of :class:`ReadOptions`, also fields of :class:`EvaluateConfig`
+READ_FIELDS = tuple(ReadOptions.model_fields)
 
 
 # ---------------------------------------------------------------------------
@@ -130,6 +195,8 @@ PROTOCOLS = ("stepwise", "global")
 class EvaluateConfig(BaseModel):
     """Everything one evaluation run needs. Lengths are in grid steps of ``freq``.
 
+    - ``sep``, ``decimal``, ``sheet``, ``time_format``, ``tz``: how the file is read
+      (:class:`ReadOptions`; None: detected, naive times read as UTC).
     - ``window`` (W): input steps each network sees; ``decomp_window`` (L >= W): length of the
       trailing window decomposed at every forecast origin (stepwise protocol).
     - ``horizon`` (H): steps ahead; metrics are reported per step and at step H.
@@ -156,6 +223,11 @@ class EvaluateConfig(BaseModel):
     data: Path
     target: str
     time_col: str | None = None
+    sep: Sep = None
+    decimal: Decimal = None
+    sheet: str | None = None
+    time_format: TimeFormat = None
+    tz: Zone = None
     site: str | None = None
     site_col: str | None = None
     freq: str | None = None
@@ -221,6 +293,10 @@ class EvaluateConfig(BaseModel):
         if len({c.lower() for c in names}) != len(names):
             raise ValueError(f"covariate given twice in {names}")
         return names
+
+    def read_options(self) -> ReadOptions:
+        """How the station file is read (:class:`ReadOptions`)."""
+        return ReadOptions(**{k: getattr(self, k) for k in READ_FIELDS})
 
     def hybrid_options(self) -> "HybridOptions":
         """The hybrid model's switches (:class:`wq_pipeline.hybrid.HybridOptions`)."""

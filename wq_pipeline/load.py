@@ -1,4 +1,6 @@
-"""Read a station CSV / CSV.gz (wide or long), find the time column, parse timestamps, pick a site.
+"""Read a station file (CSV, gzip CSV or .xlsx; wide or long), find the time column, parse
+timestamps, pick a site. Reading the cells is :mod:`wq_pipeline.reading`, the timestamps
+:mod:`wq_pipeline.timestamps`.
 
 :func:`load_table` only reads and parses; all cleaning (sorting, duplicates, NERRS flags,
 physical ranges, regular grid, gaps) happens in :func:`wq_pipeline.qc.run_qc`.
@@ -10,19 +12,17 @@ data row ``i`` is reported as ``row i+1 (line i+2)``, ``line`` being the file li
 
 from __future__ import annotations
 
-import gzip
-import re
-import zlib
 from dataclasses import dataclass, field
-from datetime import timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from .config import QCConfig
+from .config import QCConfig, ReadOptions
 from .errors import InputError
+from .reading import RawTable, apply_decimal, read_cells
+from .timestamps import parse_timestamps, row_ref
 
 if TYPE_CHECKING:  # pragma: no cover
     from .qc import StationSeries
@@ -34,17 +34,13 @@ SITE_COLUMNS = ("siteID", "site", "site_id", "StationCode", "station")
 #: cell texts read as missing (compared after strip + lower-case)
 NA_TOKENS = frozenset({"", "na", "nan", "n/a", "#n/a", "null", "none", "-"})
 
-_TS_HINT = "expected ISO 8601 or M/D/YYYY H:MM"
-#: a UTC offset after a clock time: "...00:30:00-0500", "... 00:30Z", "...00:30:00.5+05:30"
-_OFFSET_RE = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?P<off>Z|[+-]\d{2}(?::?\d{2})?)$")
-
 
 @dataclass
 class LoadedTable:
     """One station's rows as read from the file, before any QC.
 
-    ``frame`` is indexed by the parsed timestamps (``DatetimeIndex`` named ``'time'``;
-    tz-aware when the file carries UTC offsets) in FILE ORDER: not sorted, not
+    ``frame`` is indexed by the parsed timestamps (tz-aware ``DatetimeIndex`` named ``'time'``)
+    in FILE ORDER: not sorted, not
     deduplicated (``run_qc`` does that and counts it). The time and site columns are not
     in ``frame``; a column whose non-missing cells all parse as finite numbers is float64,
     any other column keeps its whitespace-stripped text (object dtype).
@@ -60,6 +56,12 @@ class LoadedTable:
     source_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     #: how timestamps were interpreted (for the QC summary)
     time_rule: str = ""
+    #: how the file was read, e.g. "semicolon-separated (detected), decimal comma (detected)"
+    read_how: str = ""
+    #: the header line as read (first 200 characters)
+    header: str = ""
+    #: rows of the site dropped because their local time does not exist or cannot be placed (DST)
+    time_dropped: int = 0
 
     @property
     def name(self) -> str:
@@ -67,51 +69,7 @@ class LoadedTable:
         return self.path.name
 
 
-def row_ref(i: int) -> str:
-    """Human row reference for 0-based data row ``i``: ``'row i+1 (line i+2)'``."""
-    return f"row {i + 1} (line {i + 2})"
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def _is_gzip(path: Path) -> bool:
-    if path.suffix.lower() == ".gz":
-        return True
-    with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
-
-
-def _read_text_csv(path: Path) -> pd.DataFrame:
-    """All cells as str (no NA conversion), header names stripped."""
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    if not path.is_file():
-        raise InputError(f"{path}: not a file (expected a CSV or gzip CSV file)")
-    compression = "gzip" if _is_gzip(path) else None
-    last_err: Exception | None = None
-    for encoding in ("utf-8-sig", "latin-1"):
-        try:
-            df = pd.read_csv(
-                path, dtype=str, keep_default_na=False, na_filter=False,
-                compression=compression, encoding=encoding,
-            )
-            break
-        except UnicodeDecodeError as e:
-            last_err = e
-            continue
-        except pd.errors.EmptyDataError:
-            raise InputError(f"{path.name}: file is empty (expected a CSV header line and data rows)") from None
-        except pd.errors.ParserError as e:
-            raise InputError(f"{path.name}: not a valid CSV file ({e})") from None
-        except (gzip.BadGzipFile, zlib.error, EOFError, OSError) as e:
-            raise InputError(f"{path.name}: cannot read gzip CSV ({e})") from None
-    else:  # pragma: no cover - latin-1 decodes any byte
-        raise InputError(f"{path.name}: cannot decode text ({last_err})")
-    df.columns = [str(c).strip() for c in df.columns]
-    if len(df) == 0:
-        raise InputError(f"{path.name}: no data rows (expected a header line followed by data rows)")
-    return df
+# --------------------------------------------------------------------------- columns
 
 
 def find_column(columns: list[str], wanted: str) -> str | None:
@@ -122,16 +80,22 @@ def find_column(columns: list[str], wanted: str) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
-def _cols_text(columns: list[str]) -> str:
-    return ", ".join(columns)
+def read_context(how: str, header: str) -> str:
+    """``' (read as ...; header line: '...')'``: how a file was read, for column errors."""
+    return f" (read as {how}; header line: {header!r}; see --sep, --decimal, --sheet)" if how else ""
 
 
-def _resolve_col(name: str, columns: list[str], given: str | None, candidates: tuple[str, ...], kind: str) -> str | None:
+def _cols_text(columns: list[str], ctx: str = "") -> str:
+    return ", ".join(columns) + ctx
+
+
+def _resolve_col(name: str, columns: list[str], given: str | None, candidates: tuple[str, ...], kind: str,
+                 ctx: str = "") -> str | None:
     """The column the user named (error if absent), else the first candidate present (any case)."""
     if given is not None:
         found = find_column(columns, given)
         if found is None:
-            raise InputError(f"{name}: {kind} column {given!r} not found; available columns: {_cols_text(columns)}")
+            raise InputError(f"{name}: {kind} column {given!r} not found; available columns: {_cols_text(columns, ctx)}")
         return found
     lower = {c.lower(): c for c in columns}
     for cand in candidates:
@@ -140,110 +104,18 @@ def _resolve_col(name: str, columns: list[str], given: str | None, candidates: t
     return None
 
 
-def _resolve_time_col(name: str, columns: list[str], time_col: str | None) -> str:
-    found = _resolve_col(name, columns, time_col, tuple(TIME_COLUMNS), "time")
+def _resolve_time_col(name: str, columns: list[str], time_col: str | None, ctx: str = "") -> str:
+    found = _resolve_col(name, columns, time_col, tuple(TIME_COLUMNS), "time", ctx)
     if found is None:
         raise InputError(
             f"{name}: no time column found (looked for {', '.join(TIME_COLUMNS)}, any case; "
-            f"pass --time-col); available columns: {_cols_text(columns)}"
+            f"pass --time-col); available columns: {_cols_text(columns, ctx)}"
         )
     return found
 
 
-def _resolve_site_col(name: str, columns: list[str], site_col: str | None) -> str | None:
-    return _resolve_col(name, columns, site_col, tuple(SITE_COLUMNS), "site")
-
-
-# --------------------------------------------------------------------------- timestamps
-
-
-def _offset_minutes(off: str) -> int:
-    """'Z' / '+HH' / '-HHMM' / '-HH:MM' -> signed minutes east of UTC."""
-    if off == "Z":
-        return 0
-    d = off.replace(":", "")
-    sign = -1 if d[0] == "-" else 1
-    return sign * (int(d[1:3]) * 60 + (int(d[3:5]) if len(d) >= 5 else 0))
-
-
-def _fmt_offset(minutes: int) -> str:
-    sign = "+" if minutes >= 0 else "-"
-    m = abs(minutes)
-    return f"{sign}{m // 60:02d}:{m % 60:02d}"
-
-
-def parse_timestamps(text: pd.Series, *, name: str, col: str, rows: np.ndarray) -> tuple[pd.DatetimeIndex, str]:
-    """Parse timestamp strings -> (DatetimeIndex named 'time', rule text).
-
-    Accepts ISO 8601 (``2012-01-01T00:30:00``, ``2012-01-01 00:30``, date only) and CDMO
-    ``M/D/YYYY H:MM[:SS]``, each optionally followed by a UTC offset (``Z``, ``-0500``,
-    ``-05:00``, ``+01``). All offsets identical -> that fixed offset is kept; offsets that
-    differ -> converted to UTC; no offsets -> naive. ``rows`` gives the 0-based file data
-    row of each entry (for messages).
-    """
-    s = text.astype(str).str.strip()
-    blank = (s == "").to_numpy()
-    if blank.any():
-        i = int(np.flatnonzero(blank)[0])
-        raise InputError(f"{name}: {row_ref(int(rows[i]))}, column {col!r}: empty timestamp ({_TS_HINT})")
-
-    base_list: list[str] = []
-    off_list: list[str | None] = []
-    search = _OFFSET_RE.search
-    for x in s.to_numpy(dtype=object):
-        m = search(x)
-        if m is None:
-            base_list.append(x)
-            off_list.append(None)
-        else:
-            base_list.append(x[: m.start("off")].rstrip())
-            off_list.append(m.group("off"))
-    base = pd.Series(base_list, index=s.index, dtype=object)
-    offs = np.asarray(off_list, dtype=object)
-    has_off = np.not_equal(offs, None)
-
-    slash = base.str.contains("/", regex=False).to_numpy()
-    parsed = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
-    if slash.any():
-        b = base[slash]
-        out = pd.to_datetime(b, format="%m/%d/%Y %H:%M", errors="coerce")
-        for fmt in ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y"):
-            miss = out.isna()
-            if miss.any():
-                out[miss] = pd.to_datetime(b[miss], format=fmt, errors="coerce")
-        parsed[slash] = out.astype("datetime64[ns]")
-    if (~slash).any():
-        parsed[~slash] = pd.to_datetime(base[~slash], format="ISO8601", errors="coerce").astype("datetime64[ns]")
-
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(
-            f"{name}: {row_ref(int(rows[i]))}, column {col!r}: cannot parse timestamp {s.iloc[i]!r} ({_TS_HINT})"
-        )
-
-    if not has_off.any():
-        idx = pd.DatetimeIndex(parsed.to_numpy(), name="time")
-        return idx, "timestamps without UTC offset, kept as naive local times"
-    if not has_off.all():
-        i = int(np.flatnonzero(~has_off)[0])
-        j = int(np.flatnonzero(has_off)[0])
-        raise InputError(
-            f"{name}: {row_ref(int(rows[i]))}, column {col!r}: timestamp {s.iloc[i]!r} has no UTC offset "
-            f"but {s.iloc[j]!r} at {row_ref(int(rows[j]))} has one (expected all or none to carry an offset)"
-        )
-    codes, uniq_off = pd.factorize(offs)
-    minutes = np.array([_offset_minutes(o) for o in uniq_off], dtype=np.int64)[codes]
-    uniq = np.unique(minutes)
-    if len(uniq) == 1:
-        m = int(uniq[0])
-        tz = timezone.utc if m == 0 else timezone(timedelta(minutes=m))
-        idx = pd.DatetimeIndex(parsed.to_numpy(), name="time").tz_localize(tz)
-        return idx, f"timestamps carry one fixed UTC offset ({_fmt_offset(m)}), kept"
-    utc = parsed.to_numpy() - minutes.astype("timedelta64[m]")
-    idx = pd.DatetimeIndex(utc, name="time").tz_localize("UTC")
-    offs = ", ".join(_fmt_offset(int(u)) for u in uniq)
-    return idx, f"timestamps carry different UTC offsets ({offs}), converted to UTC"
+def _resolve_site_col(name: str, columns: list[str], site_col: str | None, ctx: str = "") -> str | None:
+    return _resolve_col(name, columns, site_col, tuple(SITE_COLUMNS), "site", ctx)
 
 
 # --------------------------------------------------------------------------- cells
@@ -288,8 +160,10 @@ def load_table(
     time_col: str | None = None,
     site: str | None = None,
     site_col: str | None = None,
+    read: ReadOptions | None = None,
 ) -> LoadedTable:
-    """Read a CSV or gzip CSV (detected by ``.gz`` suffix or content) and return one site's rows.
+    """Read a CSV, gzip CSV (detected by ``.gz`` suffix or content) or ``.xlsx`` workbook as
+    ``read`` says (:mod:`wq_pipeline.reading`) and return one site's rows.
 
     The time column is ``time_col`` or the first of :data:`TIME_COLUMNS` present (any case).
     Long format: the site column is ``site_col`` or the first of :data:`SITE_COLUMNS` present;
@@ -297,13 +171,16 @@ def load_table(
     sites. Raises :class:`InputError` for every bad-input case.
     """
     path = Path(path)
-    raw = _read_text_csv(path)
+    read = read or ReadOptions()
+    cells = read_cells(path, read)
+    raw = cells.frame
     name = path.name
     columns = list(raw.columns)
     rows_read = len(raw)
+    ctx = read_context(cells.how, cells.header)
 
-    tcol = _resolve_time_col(name, columns, time_col)
-    scol = _resolve_site_col(name, columns, site_col)
+    tcol = _resolve_time_col(name, columns, time_col, ctx)
+    scol = _resolve_site_col(name, columns, site_col, ctx)
     if scol == tcol:
         raise InputError(f"{name}: column {tcol!r} cannot be both the time and the site column")
 
@@ -314,7 +191,7 @@ def load_table(
             raise InputError(
                 f"{name}: site {site!r} requested but the file has no site column "
                 f"(looked for {', '.join(SITE_COLUMNS)}, any case; pass site_col=...); "
-                f"available columns: {_cols_text(columns)}"
+                f"available columns: {_cols_text(columns, ctx)}"
             )
     else:
         codes = raw[scol].str.strip()
@@ -339,7 +216,13 @@ def load_table(
         positions = positions[keep]
         raw = raw.loc[keep]
 
-    idx, time_rule = parse_timestamps(raw[tcol], name=name, col=tcol, rows=positions)
+    cells = apply_decimal(RawTable(raw, cells.how, cells.header), read, {tcol} | ({scol} if scol else set()))
+    raw = cells.frame
+    idx, kept, time_rule = parse_timestamps(raw[tcol], name=name, col=tcol, rows=positions,
+                                            time_format=read.time_format, tz=read.tz)
+    time_dropped = int((~kept).sum())
+    if time_dropped:
+        raw, positions = raw.loc[kept], positions[kept]
 
     data: dict[str, pd.Series] = {}
     for c in columns:
@@ -350,7 +233,8 @@ def load_table(
     frame.index = idx
     return LoadedTable(
         path=path, frame=frame, site=chosen, time_col=tcol, site_col=scol,
-        rows_read=rows_read, source_rows=positions, time_rule=time_rule,
+        rows_read=rows_read, source_rows=positions, time_rule=time_rule, read_how=cells.how, header=cells.header,
+        time_dropped=time_dropped,
     )
 
 
@@ -363,9 +247,10 @@ def load_station(
     site_col: str | None = None,
     freq: str | None = None,
     qc: QCConfig | None = None,
+    read: ReadOptions | None = None,
 ) -> StationSeries:
     """:func:`load_table` then :func:`wq_pipeline.qc.run_qc` (default :class:`QCConfig` if None)."""
     from .qc import run_qc
 
-    table = load_table(path, time_col=time_col, site=site, site_col=site_col)
+    table = load_table(path, time_col=time_col, site=site, site_col=site_col, read=read)
     return run_qc(table, target, freq=freq, qc=qc if qc is not None else QCConfig())

@@ -131,7 +131,8 @@ def _progress_bar(total: int, desc: str):
 def load_stage(cfg: EvaluateConfig) -> StationSeries:
     """Load, quality-control and regularise the target series."""
     return load_station(
-        cfg.data, cfg.target, time_col=cfg.time_col, site=cfg.site, site_col=cfg.site_col, freq=cfg.freq, qc=cfg.qc
+        cfg.data, cfg.target, time_col=cfg.time_col, site=cfg.site, site_col=cfg.site_col, freq=cfg.freq, qc=cfg.qc,
+        read=cfg.read_options(),
     )
 
 

@@ -36,7 +36,7 @@ import pandas as pd
 
 from .config import QCConfig
 from .errors import InputError
-from .load import LoadedTable, find_column, first_non_numeric, row_ref
+from .load import LoadedTable, find_column, first_non_numeric, read_context, row_ref
 from .spikes import column_params, describe, spike_guard
 
 #: NERRS codes whose reading is always removed, and those counted as "rejected"
@@ -218,13 +218,15 @@ def run_qc(table: LoadedTable, target: str, *, freq: str | None, qc: QCConfig) -
         raise InputError(f"{name}: column {target!r} is the time or site column; expected a numeric variable column")
     tcol = find_column(columns, target)
     if tcol is None:
-        raise InputError(f"{name}: column {target!r} not found; available columns: {', '.join(all_cols)}")
+        raise InputError(f"{name}: column {target!r} not found; available columns: {', '.join(all_cols)}"
+                         + read_context(table.read_how, table.header))
     if not pd.api.types.is_numeric_dtype(frame[tcol]):
         pos = first_non_numeric(frame[tcol])
         assert pos is not None
         raise InputError(
             f"{name}: {row_ref(int(table.source_rows[pos]))}, column {tcol!r}: value {frame[tcol].iloc[pos]!r} "
             f"is not a number (expected a number or a blank / NA cell)"
+            + (read_context(table.read_how, table.header) if "," in str(frame[tcol].iloc[pos]) else "")
         )
 
     # ---- variables and their flag columns
@@ -254,6 +256,8 @@ def run_qc(table: LoadedTable, target: str, *, freq: str | None, qc: QCConfig) -
     reason = np.zeros(len(df), dtype=np.int8)
     counts = dict(flagged_rejected=0, flagged_missing=0, flagged_suspect=0, out_of_range=0)
     rules: list[str] = []
+    if table.read_how:
+        rules.append(f"file read as {table.read_how}")
     if table.time_rule:
         rules.append(table.time_rule)
     rules.append(
@@ -410,6 +414,9 @@ def run_qc(table: LoadedTable, target: str, *, freq: str | None, qc: QCConfig) -
     summary = {
         "rows_read": int(table.rows_read),
         "rows_site": int(len(frame)),
+        "time_dropped": int(table.time_dropped),
+        "timestamps": table.time_rule,
+        "read_as": table.read_how,
         "duplicates_exact": int(exact.sum()),
         "duplicates_conflicting": n_conflict,
         "flagged_rejected": counts["flagged_rejected"],

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .asof import data_hash, known_series, site_key
-from .config import EvaluateConfig
+from .config import READ_FIELDS, EvaluateConfig
 from .decompose import make_decomposer
 from .errors import InputError
 from .metrics import score
@@ -39,8 +39,9 @@ from .qc import StationSeries
 from .registry import ModelVersion, Registry, version_id
 
 # Options of the evaluation only: they do not shape the networks a version holds.
+#: how the file is read (READ_FIELDS) describes the file, not the model: a live file may come in another form
 MODEL_FIELDS_EXCLUDED = {"data", "out", "command", "jobs", "protocol", "seasonal_period", "folds", "test_start",
-                         "ensemble_rule", "ensemble_half_life"}
+                         "ensemble_rule", "ensemble_half_life", *READ_FIELDS}
 
 
 def model_settings(cfg: EvaluateConfig) -> dict[str, Any]:
@@ -93,6 +94,7 @@ def build_manifest(*, version: str, site: str, cfg: EvaluateConfig, station: Sta
         "config": model_settings(cfg), "procedure": procedure, "data_file": str(cfg.data),
         "training_period": {"start": times[0].isoformat(), "end": times[-1].isoformat()},
         "data_sha256": digest, "validation": validation, "training": training,
+        "timestamps": station.summary.get("timestamps", ""),
     }
 
 

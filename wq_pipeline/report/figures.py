@@ -520,7 +520,9 @@ def _ylabel(target: str, unit: str) -> str:
 def qc_table(qc: dict[str, Any]) -> list[tuple[str, Any]]:
     """QC counts as (label, value) rows, in pipeline order; unknown keys are kept at the end."""
     labels = [
+        ("read_as", "file read as"), ("timestamps", "timestamps"),
         ("rows_read", "rows read"), ("rows_site", "rows of this site"),
+        ("time_dropped", "rows dropped: local time skipped or unplaceable at a daylight-saving change"),
         ("duplicates_exact", "exact duplicate rows dropped"),
         ("duplicates_conflicting", "rows sharing a timestamp with different values (last kept)"),
         ("flagged_rejected", "readings removed by QC flag (rejected)"),
