@@ -62,12 +62,28 @@ def _table(db: Path) -> pd.DataFrame:
     return Archive(f"sqlite:///{db}").forecasts().sort_values(KEY).reset_index(drop=True)
 
 
+def _without_offsets(src: Path, folder: Path, zone: str) -> Path:
+    """``src`` with its timestamps rewritten as naive local times of ``zone`` (as a logger that
+    knows no offsets exports them), under the same file name (the site key)."""
+    df = pd.read_csv(src, dtype=str)
+    local = pd.to_datetime(df["DateTimeStamp"], utc=True).dt.tz_convert(zone).dt.tz_localize(None)
+    df["DateTimeStamp"] = local.dt.strftime("%Y-%m-%d %H:%M")
+    folder.mkdir()
+    out = folder / src.name
+    df.to_csv(out, index=False)
+    return out
+
+
 def test_backfill_killed_twice_with_sigkill_then_resumed_equals_an_uninterrupted_run(sapelo_tiny_csv, tmp_path):
+    """The killed and resumed runs read a copy without UTC offsets with --tz; the reference reads
+    the original file (offsets -05:00). Stored forecasts and model versions must be identical."""
     span = ["--start", "2012-02-05T00:00", "--end", "2012-02-14T23:00", "--retrain-every", "5d", "--chunk", "8"]
-    args = ["backfill", "--data", str(sapelo_tiny_csv), *TINY_ARGS, *span]
+    naive = _without_offsets(sapelo_tiny_csv, tmp_path / "naive", "America/New_York")
+    args = ["backfill", "--data", str(naive), "--tz", "America/New_York", *TINY_ARGS, *span]
+    ref_args = ["backfill", "--data", str(sapelo_tiny_csv), *TINY_ARGS, *span]
 
     ref_db, ref_models = tmp_path / "ref.db", tmp_path / "ref-models"
-    ref = _wq(*args, "--database", f"sqlite:///{ref_db}", "--models", str(ref_models))
+    ref = _wq(*ref_args, "--database", f"sqlite:///{ref_db}", "--models", str(ref_models))
     db, models = tmp_path / "wq.db", tmp_path / "models"
     store = ["--database", f"sqlite:///{db}", "--models", str(models)]
     # first kill: while the second model version is being trained (the first is registered)
@@ -91,6 +107,8 @@ def test_backfill_killed_twice_with_sigkill_then_resumed_equals_an_uninterrupted
     assert not got.duplicated(KEY).any()
     assert sorted(got["model_version"].unique()) == sorted(v.version for v in Registry(models).list())
     assert len(Registry(models).list()) == 2  # the killed training left no half-written version
+    assert [v.version for v in Registry(models).list()] == [v.version for v in Registry(ref_models).list()]
+    assert all("local times of America/New_York" in v.manifest["timestamps"] for v in Registry(models).list())
     runs = Archive(f"sqlite:///{db}").runs()
     assert sorted(runs["status"]) == ["ok", "running", "running"]  # the killed runs are visible as such
 

@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import TINY
 from wq_pipeline.archive import Archive
 from wq_pipeline.cli import main
+from wq_pipeline.errors import InputError
 from wq_pipeline.settings import load_serve_settings
 
 
@@ -78,6 +79,21 @@ def test_settings_come_from_flags_then_environment_then_config_file(tmp_path, mo
     bad.write_text('[schedule]\ntimezone = "Mars/Olympus"\n')
     with pytest.raises(Exception, match="unknown time zone 'Mars/Olympus'"):
         load_serve_settings(bad)
+
+
+def test_stations_in_the_config_take_the_file_reading_options(tmp_path):
+    """Each served station says how its file is read, as the CLI options do."""
+    cfg_file = tmp_path / "wq.toml"
+    cfg_file.write_text('[[stations]]\ndata = "logger.txt"\ntarget = "DO"\nsep = "tab"\ndecimal = ","\n'
+                        'time_format = "%d.%m.%Y %H:%M"\ntz = "Europe/Berlin"\n'
+                        '[[stations]]\ndata = "export.xlsx"\ntarget = "DO"\nsheet = "Data"\n')
+    first, second = load_serve_settings(cfg_file).stations
+    assert first.read_options().model_dump() == {"sep": "\t", "decimal": ",", "sheet": None,
+                                                 "time_format": "%d.%m.%Y %H:%M", "tz": "Europe/Berlin"}
+    assert second.read_options().sheet == "Data" and second.read_options().tz is None
+    cfg_file.write_text('[[stations]]\ndata = "logger.txt"\ntarget = "DO"\ntz = "Europe/Atlantis"\n')
+    with pytest.raises(InputError, match=r"stations.0.tz: Value error, unknown time zone 'Europe/Atlantis'"):
+        load_serve_settings(cfg_file)
 
 
 @pytest.mark.parametrize("extra, message", [
