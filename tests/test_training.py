@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -82,3 +83,62 @@ def test_two_stage_version_learns_its_groups_from_its_own_training_data(sapelo_t
     issued = issue_forecast(cfg, registry, pd.Timestamp("2012-02-10T12:00:00-05:00"))
     assert issued.version == version.version and np.isfinite(issued.values).all()
     assert 0.0 < issued.values.mean() < 15.0  # mg/L of dissolved oxygen, not a unit slip
+
+
+# --------------------------------------------------------------------------- statistical models
+
+
+STATISTICAL = ("persistence", "seasonal_naive", "level_adjusted_seasonal_naive", "climatology", "arima", "harmonic_ar")
+
+
+def test_registered_statistical_models_forecast_what_the_evaluation_scored(tiny_stepwise_run, tmp_path):
+    """``wq evaluate --register --model NAME``: the served version's forecast at every test origin
+    equals the evaluation's forecast of NAME there (same fitted state, through a registry round trip)."""
+    from wq_pipeline.forecasting import forecasts_from
+    from wq_pipeline.training import config_for, register_evaluation
+
+    out, result = tiny_stepwise_run
+    table = result.forecasts  # forecasts.csv, before rounding
+    origins = result.plan.split.test
+    registry = Registry(tmp_path / "models")
+    cfg = EvaluateConfig(data=Path(result.metrics["dataset"]), out=out, **TINY)
+    for name in STATISTICAL:
+        mcfg = cfg.model_copy(update={"model": name})
+        version = register_evaluation(result, mcfg, registry)
+        assert version.model == name and version.kind == "statistical"
+        assert registry.load(version.version).networks == []
+        issued, _ = forecasts_from(result.station, version.site, registry.load(version.version),
+                                   config_for(version, mcfg), origins)
+        want = table[table["model"] == name].pivot(index="issued_at", columns="step", values="forecast")
+        np.testing.assert_allclose(issued.values, want.to_numpy(), rtol=0, atol=1e-9, err_msg=name)
+        assert register_evaluation(result, mcfg, registry).version == version.version  # idempotent
+    assert len(registry.list()) == len(STATISTICAL)
+
+
+def test_train_forecast_and_corrupted_state_of_a_statistical_version(sapelo_tiny_csv, tmp_path, capsys):
+    from wq_pipeline.cli import main
+
+    store = ["--models", str(tmp_path / "models"), "--database", f"sqlite:///{tmp_path / 'wq.db'}"]
+    data = ["--data", str(sapelo_tiny_csv), "--target", "DO_obs", "--freq", "1h", *store]
+    common = [*data, "--model", "harmonic_ar"]
+    assert main(["train", *common, "--window", "24", "--horizon", "3", "--as-of", TINY_TRAIN_AS_OF]) == 0
+    assert "(harmonic_ar)" in capsys.readouterr().out
+    (version,) = Registry(tmp_path / "models").list()
+    assert version.model == "harmonic_ar" and (version.path / "forecaster.json").is_file()
+    assert main(["forecast", *common, "--as-of", "2012-02-03T00:00"]) == 0, capsys.readouterr().err
+    assert f"by model version {version.version}" in capsys.readouterr().out
+    # the per-component model has no version here: the default --model says so
+    assert main(["forecast", *data, "--as-of", "2012-02-03T00:00"]) == 2
+    assert "no model version of model 'decomp_feca_lstm'" in capsys.readouterr().err
+    # an altered state file is refused (exit 2), as is a manifest of an unknown kind
+    state = version.path / "forecaster.json"
+    os.chmod(state, 0o644)
+    state.write_text(state.read_text().replace('"p_ar": ', '"p_ar": 1'))
+    assert main(["forecast", *common, "--as-of", "2012-02-03T00:00"]) == 2
+    assert "forecaster.json: corrupted (SHA-256 differs" in capsys.readouterr().err
+    manifest = version.path / "manifest.json"
+    os.chmod(manifest, 0o644)
+    doc = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**doc, "kind": "gradient_boosting"}))
+    assert main(["forecast", *common, "--as-of", "2012-02-03T00:00"]) == 2
+    assert "unknown model version kind 'gradient_boosting'" in capsys.readouterr().err

@@ -95,7 +95,7 @@ def run_backfill(cfg: EvaluateConfig, registry: Registry, archive: Archive | Cal
         raise InputError("--model-version and --retrain-every exclude each other")
     site = site_key(station, cfg.site, cfg.data)
     if model_version:
-        select_version(registry, site, cfg.target, t0, model_version)  # unknown or unusable: fail before work
+        select_version(registry, site, cfg.target, t0, model_version, cfg.model)  # unknown or unusable: fail before work
     result = BackfillResult(issue_times=schedule.size)
     if callable(archive):
         archive = archive()
@@ -117,14 +117,14 @@ def run_backfill(cfg: EvaluateConfig, registry: Registry, archive: Archive | Cal
         for i, k in enumerate(which):
             assigned.setdefault(versions[k].version, (versions[k], []))[1].append(i)
     else:
-        if not model_version and registry.newest(site, cfg.target, t0) is None:
+        if not model_version and registry.newest(site, cfg.target, t0, cfg.model) is None:
             say(f"no model version trained on data up to {t0.isoformat()}: training one")
             t_train = time.perf_counter()
             version, _ = train_version(cfg, registry, as_of=t0, station=station, workers=workers)
             result.train_seconds += time.perf_counter() - t_train
             result.trained.append(version.version)
         for i, when in enumerate(schedule):
-            version = select_version(registry, site, cfg.target, when, model_version)
+            version = select_version(registry, site, cfg.target, when, model_version, cfg.model)
             assigned.setdefault(version.version, (version, []))[1].append(i)
     result.versions = sorted(set(result.versions) | {v for v in assigned})
 

@@ -19,7 +19,16 @@ from typing import Sequence
 
 from pydantic import ValidationError
 
-from .config import METHODS, PROTOCOLS, READ_FIELDS, EvaluateConfig, QCConfig, ReadOptions
+from .config import (
+    METHODS,
+    PROTOCOLS,
+    READ_FIELDS,
+    SERVED_MODELS,
+    STATISTICAL_MODELS,
+    EvaluateConfig,
+    QCConfig,
+    ReadOptions,
+)
 from .errors import InputError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -105,6 +114,13 @@ def _model_args(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     return m
 
 
+def _served_model_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", choices=SERVED_MODELS, default=EvaluateConfig.model_fields["model"].default,
+                        help="the model to train, serve or register: the per-component networks (decomp_feca_lstm) "
+                        "or a statistical model, fitted as the evaluation fits it (settings chosen on the last "
+                        "--val-fraction of the data) and stored as JSON state")
+
+
 def _store_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("storage (also from --config FILE, WQ_DATABASE_URL, WQ_MODELS_DIR)")
     g.add_argument("--database", metavar="URL",
@@ -184,9 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-flow", action="store_true",
                    help="run the stages in-process without Prefect (same results; no flow run is recorded)")
     e.add_argument("--register", action="store_true",
-                   help="save the evaluated decomposition model (decomp_feca_lstm: one FECA-LSTM per component, "
-                   "trained before the test period) to the model registry, so 'wq forecast' can issue forecasts "
-                   "with it (the ensemble main model cannot be registered yet)")
+                   help="save the evaluated --model (default decomp_feca_lstm: one FECA-LSTM per component; or a "
+                   "statistical model), fitted before the test period, to the model registry, so 'wq forecast' can "
+                   "issue forecasts with it (the ensemble main model cannot be registered yet)")
+    _served_model_arg(e)
     e.add_argument("--models", type=Path, metavar="DIR", help="model registry folder for --register (default: models/)")
     e.add_argument("--config", type=Path, metavar="FILE", help="settings file (default: wq.toml here, if present)")
     e.add_argument("-v", "--verbose", action="store_true", help="show Prefect's INFO logs and full tracebacks")
@@ -203,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "id, so rerunning does not train twice.")
     _data_args(t)
     _model_args(t)
+    _served_model_arg(t)
     t.add_argument("--as-of", metavar="TIME", help="train on observations up to TIME (ISO 8601; default: all data)")
     _store_args(t)
 
@@ -211,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "model version trained on data up to TIME, from the newest real observation at or before "
                        "TIME, and store it. Storing the same forecast twice keeps one copy.")
     _data_args(f)
+    _served_model_arg(f)
     f.add_argument("--as-of", metavar="TIME", help="issue time (ISO 8601; no offset: the series' zone)")
     f.add_argument("--model-version", metavar="VERSION", help="use this version instead of the newest")
     _store_args(f)
@@ -221,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "then. Resumable: a rerun skips stored forecasts; an interrupted run loses nothing.")
     _data_args(b)
     _model_args(b)
+    _served_model_arg(b)
     b.add_argument("--start", required=True, metavar="TIME", help="first issue time (ISO 8601)")
     b.add_argument("--end", required=True, metavar="TIME", help="last issue time (ISO 8601)")
     b.add_argument("--every", default="1h", metavar="DURATION", help="issue cadence (pandas duration: 1h, 30min, 1d)")
@@ -273,7 +293,7 @@ def _config_from_args(a: argparse.Namespace, argv: Sequence[str], target: str | 
     for name in ("method", "modes", "window", "decomp_window", "horizon", "jobs", "test_fraction", "val_fraction",
                  "epochs", "units", "seed", "seasonal_period", "out", "secondary_modes", "se_order", "se_tolerance",
                  "first_stage", "raw_channel", "hybrid_components", "calendar", "shrink", "level_free", "folds",
-                 "test_start", "ensemble_rule", "ensemble_half_life"):
+                 "test_start", "ensemble_rule", "ensemble_half_life", "model"):
         fields[name] = getattr(a, name, d[name].default)
     if getattr(a, "se_thresholds", None):
         fields["se_grouping"], fields["se_thresholds"] = "thresholds", _number_pair(a.se_thresholds, "--se-thresholds")
@@ -356,7 +376,7 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
             cfg = cfg.model_copy(update={"out": cfg.out / folder_name(target),
                                          "covariates": [c for c in cfg.covariates if c.lower() != target.lower()]})
         cfgs.append(cfg)
-    if a.register and any(cfg.covariates for cfg in cfgs):
+    if a.register and a.model not in STATISTICAL_MODELS and any(cfg.covariates for cfg in cfgs):
         raise InputError("--register cannot be combined with --covariates yet: 'wq forecast' feeds the networks "
                          "the target alone")
     for cfg in cfgs:  # bad input fails here, for every target, before Prefect starts and before anything is written
@@ -456,11 +476,14 @@ def cmd_train(a: argparse.Namespace, argv: Sequence[str]) -> int:
     from .workers import resolve_jobs
 
     registry, open_archive, shown_url = _stores(a)
-    print(f"Training {cfg.method} K={cfg.modes}: {cfg.modes + 1} networks ...", file=sys.stderr)
+    if cfg.model in STATISTICAL_MODELS:
+        print(f"Fitting {cfg.model} ...", file=sys.stderr)
+    else:
+        print(f"Training {cfg.method} K={cfg.modes}: {cfg.modes + 1} networks ...", file=sys.stderr)
     version, trained, _ = train_job(cfg, registry, open_archive, as_of=a.as_of, command=cfg.command,
                                     workers=min(resolve_jobs(cfg.jobs), cfg.modes + 1))
     m = version.manifest
-    print(f"{'Registered' if trained else 'Already registered'} model version {version.version}")
+    print(f"{'Registered' if trained else 'Already registered'} model version {version.version} ({version.model})")
     print(f"  trained on {m['training_period']['start']} .. {m['training_period']['end']} "
           f"({m['training']['n_train']} training, {m['training']['n_val']} validation origins)")
     print(f"  validation: {_fmt_metrics(m['validation'])}")

@@ -190,6 +190,13 @@ READ_FIELDS = tuple(ReadOptions.model_fields)
 
 METHODS = ("vmd", "eemd", "ceemdan", "ceemdan-se-vmd", "atrous")
 PROTOCOLS = ("stepwise", "global")
+#: the statistical models a version can hold (:mod:`wq_pipeline.models.statistical`)
+STATISTICAL_MODELS = ("persistence", "seasonal_naive", "level_adjusted_seasonal_naive", "climatology", "arima",
+                      "harmonic_ar")
+#: what ``wq train``, ``wq forecast``, ``wq backfill`` and ``wq evaluate --register`` can serve
+SERVED_MODELS = ("decomp_feca_lstm", *STATISTICAL_MODELS)
+ServedModel = Literal["decomp_feca_lstm", "persistence", "seasonal_naive", "level_adjusted_seasonal_naive",
+                      "climatology", "arima", "harmonic_ar"]
 
 
 class EvaluateConfig(BaseModel):
@@ -213,6 +220,8 @@ class EvaluateConfig(BaseModel):
       window's last value (:mod:`wq_pipeline.scaling`).
     - ``folds``, ``test_start``: K test periods spread over the series, or the test period's start
       (ISO time; :func:`wq_pipeline.protocol.fold_bounds`); ``test_fraction`` sets one fold's length.
+    - ``model``: the model ``wq train`` fits and ``wq forecast`` / ``wq backfill`` serve (and
+      ``wq evaluate --register`` registers): the per-component networks or a statistical model.
     - ``ensemble_rule``, ``ensemble_half_life`` (grid steps; None: 60 days on sub-daily grids, 280
       steps on daily ones): how the
       main model, the online-weighted ensemble (:mod:`wq_pipeline.ensemble`), weighs its members.
@@ -267,6 +276,7 @@ class EvaluateConfig(BaseModel):
     test_start: str | None = None
     ensemble_rule: Literal["softmax", "inverse_mse", "best", "stack"] = "stack"
     ensemble_half_life: float | None = Field(default=None, gt=0)
+    model: ServedModel = "decomp_feca_lstm"
     out: Path = Path("reports/latest")
     qc: QCConfig = Field(default_factory=QCConfig)
     command: str = ""

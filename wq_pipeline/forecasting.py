@@ -18,11 +18,11 @@ from .asof import as_timestamp, check_within, origin_ok, origin_positions, site_
 from .config import EvaluateConfig
 from .decompose import make_decomposer
 from .errors import InputError
-from .models.train import compiled_predict
 from .pipeline import load_stage
 from .protocol import stepwise_decompose
 from .qc import StationSeries
-from .registry import LoadedModel, ModelVersion, Registry
+from .models.forecaster import SeriesView
+from .registry import DEFAULT_MODEL, LoadedModel, ModelVersion, Registry
 from .training import config_for
 
 
@@ -50,9 +50,9 @@ class Issued:
 
 
 def select_version(registry: Registry, site: str, target: str, as_of: pd.Timestamp,
-                   pinned: str | None = None) -> ModelVersion:
-    """The pinned version (which must fit site, target and ``as_of``), else the newest one for
-    ``site``/``target`` trained on data up to ``as_of``."""
+                   pinned: str | None = None, model: str | None = None) -> ModelVersion:
+    """The pinned version (which must fit site, target and ``as_of``), else the newest one of
+    ``model`` (any model when None) for ``site``/``target`` trained on data up to ``as_of``."""
     if pinned:
         version = registry.get(pinned)
         if (version.site, version.target) != (site, target):
@@ -62,18 +62,35 @@ def select_version(registry: Registry, site: str, target: str, as_of: pd.Timesta
             raise InputError(f"model version {pinned} was trained on data up to {version.trained_until.isoformat()}, "
                              f"after {as_of.isoformat()}: using it would look ahead")
         return version
-    version = registry.newest(site, target, as_of)
+    version = registry.newest(site, target, as_of, model)
     if version is None:
-        raise InputError(f"no model version for site '{site}', target '{target}' trained on data up to "
-                         f"{as_of.isoformat()} in {registry.root}; run 'wq train --as-of {as_of.isoformat()}' first")
+        which = f" of model '{model}'" if model else ""
+        hint = f" --model {model}" if model and model != DEFAULT_MODEL else ""
+        raise InputError(f"no model version{which} for site '{site}', target '{target}' trained on data up to "
+                         f"{as_of.isoformat()} in {registry.root}; run 'wq train --as-of {as_of.isoformat()}{hint}' first")
     return version
 
 
-def forecast_origins(values: np.ndarray, origins: np.ndarray, loaded: LoadedModel,
-                     cfg: EvaluateConfig) -> tuple[np.ndarray, float]:
+def _view(values: np.ndarray, observed: np.ndarray, times: pd.DatetimeIndex, horizon: int) -> SeriesView:
+    """A fitted forecaster's view of the live series (no split: it only forecasts)."""
+    return SeriesView(values, observed, times, horizon, int(values.size), np.empty(0, np.int64))
+
+
+def forecast_origins(values: np.ndarray, origins: np.ndarray, loaded: LoadedModel, cfg: EvaluateConfig,
+                     observed: np.ndarray | None = None,
+                     times: pd.DatetimeIndex | None = None) -> tuple[np.ndarray, float]:
     """Forecasts ``(n, H)`` from the trailing windows ending at ``origins`` (stepwise
-    decomposition, one network per component, summed). Also returns the seconds spent decomposing."""
+    decomposition, one network per component, summed; a statistical version's forecaster).
+    Also returns the seconds spent decomposing."""
     import time
+
+    if loaded.forecaster is not None:
+        if times is None:
+            raise ValueError("a statistical model version forecasts from the grid times: pass times")
+        seen = np.isfinite(values) if observed is None else observed
+        return loaded.forecaster.forecast(_view(values, seen, times, cfg.horizon), origins), 0.0
+
+    from .models.train import compiled_predict  # TensorFlow: only for network versions
 
     fitted = loaded.version.manifest.get("decomposer_params", {})
     learnt = {"groups": fitted["groups"]} if "groups" in fitted else {}  # learnt at training time, reused as is
@@ -115,7 +132,8 @@ def forecasts_from(station: StationSeries, site: str, loaded: LoadedModel, mcfg:
     """Forecasts of a loaded version at distinct, usable ``origins``; also the decomposition seconds."""
     times = station.values.index
     if origins.size:
-        values_f, seconds = forecast_origins(station.values.to_numpy(dtype=float), origins, loaded, mcfg)
+        values_f, seconds = forecast_origins(station.values.to_numpy(dtype=float), origins, loaded, mcfg,
+                                             station.observed.to_numpy(dtype=bool), times)
     else:
         values_f, seconds = np.zeros((0, mcfg.horizon)), 0.0
     issued = times[origins]
@@ -132,7 +150,7 @@ def issue_forecast(cfg: EvaluateConfig, registry: Registry, as_of: str | pd.Time
     when = times[-1] if as_of is None else as_timestamp(as_of, times.tz, "--as-of")
     check_within(station, when, "--as-of")
     site = site_key(station, cfg.site, cfg.data)
-    version = select_version(registry, site, cfg.target, when, model_version)
+    version = select_version(registry, site, cfg.target, when, model_version, cfg.model)
     station = station_for(cfg, version, station)
     mcfg = config_for(version, cfg)
     pos = issue_origins(station, mcfg, pd.DatetimeIndex([when]))

@@ -6,6 +6,11 @@ A version folder holds::
     scalers.json           {component: Scaler.to_json()}: mean, std, level-free settings (exact float
                            round trip; a version saved before level-free scaling holds mean/std only)
     networks/<name>.keras  one Keras file per component network
+    forecaster.json        instead of scalers and networks, for a statistical model (``kind``
+                           "statistical"): {"name", "state"} (:mod:`wq_pipeline.models.forecaster`)
+
+``manifest["kind"]`` says which (absent in versions saved before statistical models: networks);
+``manifest["model"]`` names the model (absent: ``decomp_feca_lstm``).
 
 Versions are written into ``<root>/.tmp-<version>-<uuid>/`` and renamed into place in one
 ``os.rename``, so readers never see a half-written version. Version ids are deterministic
@@ -40,12 +45,20 @@ from .scaling import Scaler
 if TYPE_CHECKING:  # keras is imported lazily: listing versions must not start TensorFlow
     import keras
 
+    from .models.forecaster import Forecaster
+
 log = logging.getLogger(__name__)
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 SCALERS = "scalers.json"
 NETWORKS = "networks"
+FORECASTER = "forecaster.json"
+#: what a version holds: component networks with scalers, or a statistical forecaster's state
+KIND_NETWORKS, KIND_STATISTICAL = "networks", "statistical"
+KINDS = (KIND_NETWORKS, KIND_STATISTICAL)
+#: the model of a version whose manifest names none (every version before ``--model``)
+DEFAULT_MODEL = "decomp_feca_lstm"
 TMP_PREFIX = ".tmp-"
 TMP_MAX_AGE_S = 3600.0
 REQUIRED_KEYS = ("version", "site", "target", "method", "components", "training_period", "data_sha256",
@@ -147,16 +160,28 @@ class ModelVersion:
         t = pd.Timestamp(self.manifest["created_at"])
         return t.tz_localize("UTC") if t.tzinfo is None else t
 
+    @property
+    def model(self) -> str:
+        """The model's name (``decomp_feca_lstm`` for versions saved before ``--model``)."""
+        return str(self.manifest.get("model", DEFAULT_MODEL))
+
+    @property
+    def kind(self) -> str:
+        """``"networks"`` or ``"statistical"``."""
+        return str(self.manifest.get("kind", KIND_NETWORKS))
+
     def sort_key(self) -> tuple[str, str, pd.Timestamp, pd.Timestamp]:
         return (self.site, self.target, self.trained_until, self.created_at)
 
 
 @dataclass
 class LoadedModel:
-    """A loaded version: its networks with their scalers, in ``manifest['components']`` order."""
+    """A loaded version: its networks with their scalers, in ``manifest['components']`` order, or
+    (statistical versions) its fitted ``forecaster`` and no networks."""
 
     version: ModelVersion
     networks: list[tuple[str, "keras.Model", Scaler]]
+    forecaster: "Forecaster | None" = None
 
 
 # --------------------------------------------------------------------------- validation
@@ -165,6 +190,12 @@ class LoadedModel:
 def _check_manifest(manifest: dict, networks: list[tuple[str, Any, Scaler]]) -> None:
     """Refuse a manifest that would make an unreadable or mislabelled version (programming errors:
     :class:`ValueError`)."""
+    _check_common(manifest)
+    _check_networks(manifest, networks)
+
+
+def _check_common(manifest: dict) -> None:
+    """The checks every kind of version passes (:class:`ValueError`)."""
     if not isinstance(manifest, dict):
         raise ValueError(f"manifest must be a dict, got {type(manifest).__name__}")
     missing = [k for k in REQUIRED_KEYS if k not in manifest]
@@ -190,6 +221,9 @@ def _check_manifest(manifest: dict, networks: list[tuple[str, Any, Scaler]]) -> 
     if not version.startswith(prefix):
         raise ValueError(f"manifest version {version!r} does not match its site, target and training end "
                          f"(expected an id starting with {prefix!r}; use version_id())")
+
+
+def _check_networks(manifest: dict, networks: list[tuple[str, Any, Scaler]]) -> None:
     components = manifest["components"]
     names = [n for n, _, _ in networks]
     if not isinstance(components, list) or components != names:
@@ -231,10 +265,56 @@ class Registry:
         model or a :class:`~wq_pipeline.models.serialized.SerializedNetwork` (anything whose
         ``save(path)`` writes a ``.keras`` file).
         """
+        _check_manifest(manifest, networks)
+        return self._commit(manifest, lambda tmp: self._write_networks(tmp, networks))
+
+    def save_forecaster(self, manifest: dict, forecaster: "Forecaster") -> ModelVersion:
+        """Register a fitted statistical forecaster atomically (idempotent, as :meth:`save`): its
+        state goes to ``forecaster.json``; the manifest gets ``kind`` "statistical", ``model`` (the
+        forecaster's name) and no components."""
+        from .models.forecaster import dump_forecaster
+
+        manifest = {**manifest, "kind": KIND_STATISTICAL, "model": forecaster.name, "components": []}
+        _check_common(manifest)
+        doc = dump_forecaster(forecaster)
+
+        def write(tmp: Path) -> dict[str, str]:
+            _write_json(tmp / FORECASTER, doc)
+            return {FORECASTER: _sha256_file(tmp / FORECASTER)}
+
+        return self._commit(manifest, write)
+
+    @staticmethod
+    def _write_networks(tmp: Path, networks: list[tuple[str, "keras.Model", Scaler]]) -> dict[str, str]:
+        """Write ``networks/<name>.keras`` and ``scalers.json`` into ``tmp``; their SHA-256s."""
+        net_dir = tmp / NETWORKS
+        os.mkdir(net_dir, 0o755)
+        os.chmod(net_dir, 0o755)
+        files: dict[str, str] = {}
+        for name, model, _ in networks:
+            rel = f"{NETWORKS}/{name}.keras"
+            path = tmp / rel
+            model.save(path)
+            os.chmod(path, 0o644)
+            _fsync(path)
+            files[rel] = _sha256_file(path)
+        scalers = {}
+        for name, _, sc in networks:
+            mean, std = float(sc.mean), float(sc.std)
+            if not (math.isfinite(mean) and math.isfinite(std)):
+                raise ValueError(f"network {name!r}: scaler must be finite, got mean={mean}, std={std}")
+            scalers[name] = sc.to_json()
+        _write_json(tmp / SCALERS, scalers)
+        files[SCALERS] = _sha256_file(tmp / SCALERS)
+        _fsync(net_dir)
+        return files
+
+    def _commit(self, manifest: dict, write: Any) -> ModelVersion:
+        """Write a version's files with ``write(tmp_folder) -> {relative path: sha256}`` and its
+        manifest into a temporary folder, then rename it into place (or return the existing one)."""
         from .metrics import to_jsonable
         from .pipeline import library_versions
 
-        _check_manifest(manifest, networks)
         version = manifest["version"]
         final = self.root / version
         existing = self._read(version)
@@ -247,25 +327,7 @@ class Registry:
         os.mkdir(tmp, 0o755)
         try:
             os.chmod(tmp, 0o755)
-            net_dir = tmp / NETWORKS
-            os.mkdir(net_dir, 0o755)
-            os.chmod(net_dir, 0o755)
-            files: dict[str, str] = {}
-            for name, model, _ in networks:
-                rel = f"{NETWORKS}/{name}.keras"
-                path = tmp / rel
-                model.save(path)
-                os.chmod(path, 0o644)
-                _fsync(path)
-                files[rel] = _sha256_file(path)
-            scalers = {}
-            for name, _, sc in networks:
-                mean, std = float(sc.mean), float(sc.std)
-                if not (math.isfinite(mean) and math.isfinite(std)):
-                    raise ValueError(f"network {name!r}: scaler must be finite, got mean={mean}, std={std}")
-                scalers[name] = sc.to_json()
-            _write_json(tmp / SCALERS, scalers)
-            files[SCALERS] = _sha256_file(tmp / SCALERS)
+            files = write(tmp)
 
             full = to_jsonable(copy.deepcopy(manifest))
             full["created_at"] = pd.Timestamp.now(tz="UTC").isoformat()
@@ -273,7 +335,6 @@ class Registry:
             full["files"] = files
             full["format"] = FORMAT
             _write_json(tmp / MANIFEST, full)
-            _fsync(net_dir)
             _fsync(tmp)
             try:
                 os.rename(tmp, final)
@@ -369,13 +430,13 @@ class Registry:
         out = [v for v in self._all() if (site is None or v.site == site) and (target is None or v.target == target)]
         return sorted(out, key=ModelVersion.sort_key)
 
-    def newest(self, site: str, target: str, as_of: pd.Timestamp) -> ModelVersion | None:
-        """The version of ``site``/``target`` with the latest ``trained_until <= as_of`` (ties: the
-        latest created), or None. A naive ``as_of`` is read as UTC."""
+    def newest(self, site: str, target: str, as_of: pd.Timestamp, model: str | None = None) -> ModelVersion | None:
+        """The version of ``site``/``target`` (and ``model``, when given) with the latest
+        ``trained_until <= as_of`` (ties: the latest created), or None. A naive ``as_of`` is read as UTC."""
         t = pd.Timestamp(as_of)
         if t.tzinfo is None:
             t = t.tz_localize("UTC")
-        eligible = [v for v in self.list(site, target) if v.trained_until <= t]
+        eligible = [v for v in self.list(site, target) if v.trained_until <= t and (model is None or v.model == model)]
         return eligible[-1] if eligible else None
 
     def load(self, version: str) -> LoadedModel:
@@ -389,6 +450,9 @@ class Registry:
         if m.get("format") != FORMAT:
             raise InputError(f"{mv.path / MANIFEST}: unknown registry format {m.get('format')!r} "
                              f"(this wq-pipeline reads format {FORMAT}); upgrade wq-pipeline or retrain")
+        if mv.kind not in KINDS:
+            raise InputError(f"{mv.path / MANIFEST}: unknown model version kind {mv.kind!r} (this wq-pipeline reads "
+                             f"{', '.join(KINDS)}); upgrade wq-pipeline or retrain")
         files = m.get("files")
         components = m.get("components")
         if not isinstance(files, dict) or not isinstance(components, list):
@@ -403,10 +467,22 @@ class Registry:
             if _sha256_file(path) != digest:
                 raise InputError(f"{mv.path / rel}: corrupted (SHA-256 differs from the one recorded in "
                                  f"{MANIFEST}); the model version '{mv.version}' cannot be trusted, retrain it")
-        needed = [SCALERS] + [f"{NETWORKS}/{name}.keras" for name in components]
+        needed = ([FORECASTER] if mv.kind == KIND_STATISTICAL
+                  else [SCALERS] + [f"{NETWORKS}/{name}.keras" for name in components])
         unlisted = [rel for rel in needed if rel not in files]
         if unlisted:
             raise InputError(f"{mv.path / MANIFEST}: corrupted manifest (no hash for {', '.join(unlisted)})")
+        if mv.kind == KIND_STATISTICAL:
+            from .models.forecaster import load_forecaster
+
+            try:
+                doc = json.loads((mv.path / FORECASTER).read_text(encoding="utf-8"))
+            except ValueError as exc:
+                raise InputError(f"{mv.path / FORECASTER}: corrupted ({exc})") from None
+            forecaster = load_forecaster(doc, str(mv.path / FORECASTER))
+            if forecaster.name != mv.model:
+                raise InputError(f"{mv.path / FORECASTER}: holds {forecaster.name!r}, the manifest names {mv.model!r}")
+            return LoadedModel(version=mv, networks=[], forecaster=forecaster)
         try:
             raw = json.loads((mv.path / SCALERS).read_text(encoding="utf-8"))
             scalers = {name: Scaler.from_json(raw[name]) for name in components}

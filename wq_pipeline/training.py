@@ -1,5 +1,6 @@
-"""Train a model version for production: the decomposition model's component networks, fitted on
-the data known at ``as_of``, saved to the registry with a manifest.
+"""Train a model version for production: the decomposition model's component networks (or, with
+``--model``, a statistical model through the forecaster contract), fitted on the data known at
+``as_of``, saved to the registry with a manifest.
 
 The networks are exactly those ``wq evaluate`` trains for its per-component model (``decomp_feca_lstm``):
 the same stepwise decomposition, samples, scaling and training; only the split differs. Here all
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .asof import data_hash, known_series, site_key
-from .config import READ_FIELDS, EvaluateConfig
+from .config import READ_FIELDS, STATISTICAL_MODELS, EvaluateConfig
 from .decompose import make_decomposer
 from .errors import InputError
 from .metrics import score
@@ -35,13 +36,27 @@ from .pipeline import (
     training_workers,
 )
 from .protocol import eligible_origins, select_rows, stepwise_decompose, target_matrix
+from .models.forecaster import SeriesView
 from .qc import StationSeries
-from .registry import ModelVersion, Registry, version_id
+from .registry import DEFAULT_MODEL, ModelVersion, Registry, version_id
 
 # Options of the evaluation only: they do not shape the networks a version holds.
 #: how the file is read (READ_FIELDS) describes the file, not the model: a live file may come in another form
+#: the served model is recorded on its own (manifest "model"; version content only when not the default, so
+#: the ids of versions trained before --model stay the same)
 MODEL_FIELDS_EXCLUDED = {"data", "out", "command", "jobs", "protocol", "seasonal_period", "folds", "test_start",
-                         "ensemble_rule", "ensemble_half_life", *READ_FIELDS}
+                         "ensemble_rule", "ensemble_half_life", "model", *READ_FIELDS}
+
+
+def version_content(cfg: EvaluateConfig, digest: str, procedure: str, **extra: Any) -> dict[str, Any]:
+    """What a version id hashes: the model settings, the data, the procedure (and the model when
+    it is not the default per-component networks)."""
+    content = {"config": model_settings(cfg), "data_sha256": digest, "procedure": procedure, **extra}
+    if cfg.model != DEFAULT_MODEL:
+        content["model"] = cfg.model
+        if cfg.seasonal_period:
+            content["seasonal_period"] = cfg.seasonal_period
+    return content
 
 
 def model_settings(cfg: EvaluateConfig) -> dict[str, Any]:
@@ -109,13 +124,15 @@ def train_version(cfg: EvaluateConfig, registry: Registry, *, as_of: pd.Timestam
     values, observed, times = known_series(station, as_of)
     site = site_key(station, cfg.site, cfg.data)
     digest = data_hash(values, observed, times)
-    version = version_id(site, cfg.target, times[-1],
-                         {"config": model_settings(cfg), "data_sha256": digest, "procedure": "wq train"})
+    version = version_id(site, cfg.target, times[-1], version_content(cfg, digest, "wq train"))
     try:
         return registry.get(version), False
     except InputError:
         pass
     train, val = fit_split(values, observed, cfg)
+    if cfg.model in STATISTICAL_MODELS:
+        return _train_statistical(cfg, registry, station, (values, observed, times), (train, val), version, digest,
+                                  site, progress), True
     for name, part, minimum in (("training", train, 50), ("validation", val, 10)):
         if part.size < minimum:
             raise InputError(
@@ -154,13 +171,69 @@ def train_version(cfg: EvaluateConfig, registry: Registry, *, as_of: pd.Timestam
     return registry.save(manifest, networks), True
 
 
+def series_view(values: np.ndarray, observed: np.ndarray, times: pd.DatetimeIndex, cfg: EvaluateConfig,
+                val: np.ndarray) -> SeriesView:
+    """The :class:`SeriesView` of a series cut at training time; validation starts at the first
+    validation origin (``val (n_val,)``; everything else trains)."""
+    val_start = int(val[0]) if val.size else int(values.size)
+    return SeriesView(values, observed, times, cfg.horizon, val_start, val)
+
+
+def _train_statistical(cfg: EvaluateConfig, registry: Registry, station: StationSeries,
+                       series: tuple[np.ndarray, np.ndarray, pd.DatetimeIndex], split: tuple[np.ndarray, np.ndarray],
+                       version: str, digest: str, site: str,
+                       progress: Callable[[str], None] | None) -> ModelVersion:
+    """Fit and register the statistical model ``cfg.model`` (:mod:`wq_pipeline.models.statistical`)."""
+    from .models.statistical import statistical_forecaster
+
+    (values, observed, times), (train, val) = series, split
+    t0 = time.perf_counter()
+    if progress:
+        progress(f"fitting {cfg.model} on {times.size} points")
+    view = series_view(values, observed, times, cfg, val)
+    forecaster = statistical_forecaster(cfg.model, seasonal_period=cfg.seasonal_period, window=cfg.window).fit(view)
+    manifest = build_manifest(
+        version=version, site=site, cfg=cfg, station=station, components=[], decomposer_params={}, times=times,
+        digest=digest, procedure="wq train",
+        validation=validation_scores(values, observed, val, forecaster.forecast(view, val), cfg.horizon),
+        training={"n_train": int(train.size), "n_val": int(val.size), "seconds": round(time.perf_counter() - t0, 3),
+                  "choices": getattr(forecaster, "info", {})},
+    )
+    manifest["method"] = cfg.model
+    return registry.save_forecaster(manifest, forecaster)
+
+
+def _register_statistical(result: EvaluationResult, cfg: EvaluateConfig, registry: Registry, version: str,
+                          digest: str, site: str) -> ModelVersion:
+    """Register the statistical model ``cfg.model`` as the evaluation fitted it: on the (last)
+    fold's training data, settings chosen on its validation origins; its forecasts at the test
+    origins are the evaluation's."""
+    from .models.statistical import statistical_forecaster
+
+    plan, station, metrics = result.plan, result.station, result.metrics
+    s = plan.split
+    end = s.test_start
+    view = SeriesView(plan.values[:end], plan.observed[:end], plan.times[:end], cfg.horizon, s.val_start, s.val)
+    forecaster = statistical_forecaster(cfg.model, seasonal_period=cfg.seasonal_period, window=cfg.window).fit(view)
+    scored = metrics["models"].get(cfg.model, {})
+    manifest = build_manifest(
+        version=version, site=site, cfg=cfg, station=station, components=[], decomposer_params={},
+        times=plan.times[:end], digest=digest, procedure="wq evaluate",
+        validation={"test": {k: scored.get(k) for k in ("rmse", "mae", "nse", "kge", "skill", "n_points")}},
+        training={"n_train": metrics["n_train"], "n_val": metrics["n_val"], "evaluation_out": str(cfg.out),
+                  "choices": getattr(forecaster, "info", {})},
+    )
+    manifest["method"] = cfg.model
+    return registry.save_forecaster(manifest, forecaster)
+
+
 def register_evaluation(result: EvaluationResult, cfg: EvaluateConfig, registry: Registry) -> ModelVersion:
-    """Register the per-component model (``decomp_feca_lstm``) an honest evaluation trained, as it was
-    scored: trained on data before the test period, so its forecasts at the test origins are the
-    evaluation's forecasts."""
+    """Register ``cfg.model`` as an honest evaluation fitted it (the per-component networks by
+    default), as it was scored: fitted on data before the test period, so its forecasts at the
+    test origins are the evaluation's forecasts."""
     if cfg.protocol != "stepwise" or result.plan is None or result.station is None:
         raise InputError("only a stepwise (honest) evaluation can be registered as a model version")
-    if cfg.covariates:
+    if cfg.covariates and cfg.model not in STATISTICAL_MODELS:
         raise InputError("an evaluation with --covariates cannot be registered yet: 'wq forecast' feeds the "
                          "networks the target alone; evaluate without --covariates to register")
     plan, station, metrics = result.plan, result.station, result.metrics
@@ -169,8 +242,9 @@ def register_evaluation(result: EvaluationResult, cfg: EvaluateConfig, registry:
     site = site_key(station, cfg.site, cfg.data)
     digest = data_hash(values, observed, times)
     version = version_id(site, cfg.target, times[-1],
-                         {"config": model_settings(cfg), "data_sha256": digest, "procedure": "wq evaluate",
-                          "test_fraction": cfg.test_fraction})
+                         version_content(cfg, digest, "wq evaluate", test_fraction=cfg.test_fraction))
+    if cfg.model in STATISTICAL_MODELS:
+        return _register_statistical(result, cfg, registry, version, digest, site)
     by_name = {t.name: t for t in result.trained}
     components = list(metrics["components"])
     nets = [by_name["feca_" + name] for name in components]

@@ -172,7 +172,7 @@ def _status_counts(status: np.ndarray) -> dict[str, int]:
              ("no_forecast", FIT_NAN), ("terms_dropped", FIT_TERMS_DROPPED))} | {"origins": int(status.size)}
 
 
-def _choose_period(train: np.ndarray, train_obs: np.ndarray, H: int, step_hours: float, seasonal_period: int | None,
+def choose_period(train: np.ndarray, train_obs: np.ndarray, H: int, step_hours: float, seasonal_period: int | None,
                    max_lag: int | None, info: dict[str, Any]) -> int:
     """The seasonal-naive period (steps), recorded in ``info``."""
     if seasonal_period:
@@ -196,26 +196,65 @@ def _choose_period(train: np.ndarray, train_obs: np.ndarray, H: int, step_hours:
     return period
 
 
-def _climatology(y: np.ndarray, val_start: int, origins: np.ndarray, H: int, step_hours: float, period: int,
-                 times: pd.DatetimeIndex | None, info: dict[str, Any]) -> np.ndarray:
-    """Climatology forecasts ``(n, H)``: time of day on sub-daily grids, day of year otherwise."""
+def fit_climatology_profile(y: np.ndarray, val_start: int, step_hours: float, period: int,
+                            times: pd.DatetimeIndex | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The climatology of the training data ``y[:val_start]``: ``(state, info)``. ``state`` is
+    ``{"kind": "period" | "day_of_year", "profile": [...]}`` (JSON; see
+    :func:`climatology_from_profile`): the time of day on sub-daily grids (the phase of the seasonal
+    period when the step does not divide a day), the day of year otherwise."""
     train = y[:val_start]
     if is_subdaily(step_hours):
         per_day = 24.0 / step_hours
         by_hour = per_day >= 2 and abs(per_day - round(per_day)) < 1e-9
         clim_period = int(round(per_day)) if by_hour else period
-        info.update(climatology="time of day" if by_hour else "phase of the seasonal period",
+        info = dict(climatology="time of day" if by_hour else "phase of the seasonal period",
                     climatology_period=clim_period)
-        return climatology_forecast(y, origins, H, fit_climatology(train, clim_period))
+        return {"kind": "period", "profile": fit_climatology(train, clim_period).tolist()}, info
     if times is not None:
-        info.update(climatology=f"day of year, smoothed over +-{DOY_HALF_WIDTH} days", climatology_period=None,
+        info = dict(climatology=f"day of year, smoothed over +-{DOY_HALF_WIDTH} days", climatology_period=None,
                     climatology_half_width_days=DOY_HALF_WIDTH)
-        prof = fit_doy_climatology(train, times[:val_start], DOY_HALF_WIDTH)
-        return doy_climatology_forecast(times, origins, H, prof)
+        return {"kind": "day_of_year",
+                "profile": fit_doy_climatology(train, times[:val_start], DOY_HALF_WIDTH).tolist()}, info
     clim_period = max(1, int(round(8766.0 / step_hours)))
-    info.update(climatology=f"phase of a {clim_period}-step year from position 0 (no grid times given)",
+    info = dict(climatology=f"phase of a {clim_period}-step year from position 0 (no grid times given)",
                 climatology_period=clim_period)
-    return climatology_forecast(y, origins, H, fit_climatology(train, clim_period))
+    return {"kind": "period", "profile": fit_climatology(train, clim_period).tolist()}, info
+
+
+def climatology_from_profile(state: dict[str, Any], y: np.ndarray, origins: np.ndarray, H: int,
+                             times: pd.DatetimeIndex | None) -> np.ndarray:
+    """Forecasts ``(n, H)`` of a climatology state from :func:`fit_climatology_profile`."""
+    profile = np.asarray(state["profile"], dtype=np.float64)
+    if state["kind"] == "day_of_year":
+        if times is None:
+            raise ValueError("a day-of-year climatology needs the grid times")
+        return doy_climatology_forecast(times, origins, H, profile)
+    return climatology_forecast(y, origins, H, profile)
+
+
+def choose_harmonic(y: np.ndarray, obs_val: np.ndarray, val_origins: np.ndarray, H: int, step: float,
+                    period: int) -> tuple[dict[str, Any], str | None, dict[str, float], dict[str, np.ndarray]]:
+    """Harmonic + AR's setting with the lowest RMSE at step H on the validation origins
+    (``obs_val (n_val,)``: their observed targets): ``(params, label or None when no setting had
+    enough scored points, validation RMSE per label, validation forecasts per label)``."""
+    robust = dict(ROBUST, fallback_period=period)
+    best, scores, on_val = None, {}, {}
+    for key, grid_params in harmonic_grid(step):
+        params = dict(grid_params, **robust)
+        on_val[key] = harmonic_ar_diagnose(y, val_origins, H, step, **params)[0]
+        r = step_rmse(on_val[key][:, -1], obs_val)
+        scores[key] = r
+        if np.isfinite(r) and (best is None or r < best[0]):
+            best = (r, key, params)
+    if best is None:
+        return dict(harmonic_grid(step)[0][1], **robust), None, scores, on_val
+    return best[2], best[1], scores, on_val
+
+
+def validation_targets(obs: np.ndarray, val_origins: np.ndarray, H: int) -> np.ndarray:
+    """``(n_val,)`` observed targets at step H of the validation origins (NaN beyond the series)."""
+    target_pos = val_origins + H
+    return np.where(target_pos < obs.size, obs[np.minimum(target_pos, obs.size - 1)], np.nan)
 
 
 def statistical_baselines(y: np.ndarray, val_start: int, val_origins: np.ndarray, forecast_origins: np.ndarray,
@@ -247,39 +286,26 @@ def statistical_baselines(y: np.ndarray, val_start: int, val_origins: np.ndarray
     step = float(step_hours)
     train = y[:val_start]
     info: dict[str, Any] = {"grid_step_hours": step}
-    period = _choose_period(train, obs[:val_start], H, step, seasonal_period, max_lag, info)
+    period = choose_period(train, obs[:val_start], H, step, seasonal_period, max_lag, info)
     info["seasonal_period"] = period
 
-    target_pos = val_origins + H
-    obs_val = np.where(target_pos < y.size, obs[np.minimum(target_pos, y.size - 1)], np.nan)
-    robust = dict(ROBUST, fallback_period=period)
-    best, scores, on_val = None, {}, {}
-    for key, grid_params in harmonic_grid(step):
-        params = dict(grid_params, **robust)
-        on_val[key] = harmonic_ar_diagnose(y, val_origins, H, step, **params)[0]
-        r = step_rmse(on_val[key][:, -1], obs_val)
-        scores[key] = r
-        if np.isfinite(r) and (best is None or r < best[0]):
-            best = (r, key, params)
-    if best is None:
-        key, grid_params = harmonic_grid(step)[0]
-        chosen = dict(grid_params, **robust)
-        info["harmonic_ar"] = f"{key} (default: no setting had {MIN_SCORED} scored validation points)"
-    else:
-        chosen = best[2]
-        info["harmonic_ar"] = best[1]
+    obs_val = validation_targets(obs, val_origins, H)
+    chosen, label, scores, on_val = choose_harmonic(y, obs_val, val_origins, H, step, period)
+    info["harmonic_ar"] = label or f"{harmonic_grid(step)[0][0]} (default: no setting had {MIN_SCORED} scored validation points)"
     info.update(harmonic_ar_validation_rmse=scores, harmonic_ar_params=chosen)
     harm, status = harmonic_ar_diagnose(y, o, H, step, **chosen)
     info["harmonic_ar_events"] = _status_counts(status)
     if val_origins.size:  # validation rows: cross-fitted (see cross_fitted)
-        crossed, used = cross_fitted(on_val, obs_val, best[1] if best else harmonic_grid(step)[0][0])
+        crossed, used = cross_fitted(on_val, obs_val, label or harmonic_grid(step)[0][0])
         rows = np.searchsorted(val_origins, o)
         is_val = (rows < val_origins.size) & (val_origins[np.minimum(rows, val_origins.size - 1)] == o)
         harm = harm.copy()
         harm[is_val] = crossed[rows[is_val]]
         info["harmonic_ar_cross_fitted"] = used
 
-    clim = _climatology(y, val_start, o, H, step, period, times, info)
+    clim_state, clim_info = fit_climatology_profile(y, val_start, step, period, times)
+    info.update(clim_info)
+    clim = climatology_from_profile(clim_state, y, o, H, times)
     return BaselineForecasts(forecasts={
         "persistence": persistence_forecast(y, o, H),
         "seasonal_naive": seasonal_naive_forecast(y, o, H, period),

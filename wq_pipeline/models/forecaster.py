@@ -1,0 +1,122 @@
+"""The forecaster contract: one shape for every model the evaluation scores and operations serve.
+
+A forecaster is fitted on what is known at a cut (:class:`SeriesView`: the series on its grid,
+which positions are real observations, the grid times, and the training/validation split), then
+forecasts ``(n_origins, H)`` in target units at any origins, row ``i`` using positions
+``<= origins[i]`` only. Its state is JSON (:meth:`Forecaster.state`), so a registry version can
+hold it and :func:`load_forecaster` rebuilds an equal forecaster.
+
+Kinds register themselves with :func:`register`; ``name`` is the model name used in
+``metrics.json``, ``forecasts.csv`` and ``wq train --model``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class SeriesView:
+    """What a forecaster may see.
+
+    - ``values (N,)``: the target on its grid (short gaps interpolated, NaN in long gaps);
+    - ``observed (N,)``: True where the value is a real observation that passed QC;
+    - ``times (N,)``: grid times (tz-aware);
+    - ``horizon``: H, steps ahead;
+    - ``val_start``: positions ``< val_start`` are training data;
+    - ``val_origins (n_val,)``: validation origins (their targets lie before any test period),
+      on which a forecaster may choose its settings.
+    """
+
+    values: np.ndarray
+    observed: np.ndarray
+    times: pd.DatetimeIndex
+    horizon: int
+    val_start: int
+    val_origins: np.ndarray
+
+    @property
+    def obs_values(self) -> np.ndarray:
+        """``(N,)`` values with NaN wherever they are not real observations (what may score)."""
+        return np.where(self.observed, self.values, np.nan)
+
+    @property
+    def step_hours(self) -> float:
+        """The grid step in hours."""
+        if len(self.times) < 2:
+            raise ValueError("a series view needs at least two grid times")
+        return float((self.times[1] - self.times[0]) / pd.Timedelta(hours=1))
+
+
+F = TypeVar("F", bound="Forecaster")
+
+
+class Forecaster(ABC):
+    """A model: ``fit`` on a :class:`SeriesView`, ``forecast`` at origins, ``state`` to save."""
+
+    #: the model name (``"harmonic_ar"``, ...)
+    name: ClassVar[str]
+
+    @abstractmethod
+    def fit(self: F, view: SeriesView) -> F:
+        """Fit on training data and choose settings on validation data only; returns ``self``."""
+
+    @abstractmethod
+    def forecast(self, view: SeriesView, origins: np.ndarray) -> np.ndarray:
+        """``(n_origins, H)`` forecasts in target units; row ``i`` uses positions ``<= origins[i]``."""
+
+    @abstractmethod
+    def state(self) -> dict[str, Any]:
+        """The fitted state as JSON-able values (what :meth:`from_state` needs)."""
+
+    @classmethod
+    @abstractmethod
+    def from_state(cls: type[F], state: dict[str, Any]) -> F:
+        """The fitted forecaster back from :meth:`state`."""
+
+    @property
+    def fitted(self) -> bool:
+        """True once fitted (or loaded)."""
+        return bool(getattr(self, "_fitted", False))
+
+    def _require_fitted(self) -> None:
+        if not self.fitted:
+            raise RuntimeError(f"{self.name}: forecast before fit")
+
+
+KINDS: dict[str, type[Forecaster]] = {}
+
+
+def register(cls: type[F]) -> type[F]:
+    """Class decorator: make ``cls`` loadable by its ``name``."""
+    KINDS[cls.name] = cls
+    return cls
+
+
+def dump_forecaster(forecaster: Forecaster) -> dict[str, Any]:
+    """``{"name": ..., "state": ...}``: what a registry version stores."""
+    return {"name": forecaster.name, "state": forecaster.state()}
+
+
+def load_forecaster(doc: dict[str, Any], where: str = "forecaster state") -> Forecaster:
+    """Rebuild a forecaster from :func:`dump_forecaster`'s output; :class:`InputError` for an
+    unknown kind or a state that does not fit it."""
+    from . import statistical  # noqa: F401  (registers the statistical kinds)
+
+    if not isinstance(doc, dict) or "name" not in doc or "state" not in doc:
+        raise InputError(f"{where}: corrupted (expected {{'name': ..., 'state': ...}})")
+    cls = KINDS.get(doc["name"])
+    if cls is None:
+        raise InputError(f"{where}: unknown model kind {doc['name']!r} (this wq-pipeline knows "
+                         f"{', '.join(sorted(KINDS))}); upgrade wq-pipeline or retrain")
+    try:
+        return cls.from_state(doc["state"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{where}: corrupted state for {doc['name']!r} ({type(exc).__name__}: {exc})") from None
