@@ -66,7 +66,7 @@ def test_new_database_has_current_schema_and_wal(tmp_path: Path):
     a = Archive(sqlite_url(path))
     try:
         assert path.is_file()
-        assert a.schema_version() == SCHEMA_VERSION == 1
+        assert a.schema_version() == SCHEMA_VERSION == 2
         with a.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -111,26 +111,33 @@ def test_v1_database_opens_idempotently_and_upgrades(tmp_path: Path, monkeypatch
     path = tmp_path / "v1.db"
     build_v1_database(path)
     url = sqlite_url(path)
-    for _ in range(2):  # opening twice changes nothing
+    for _ in range(2):  # opening twice upgrades once (v2: issued_by) and keeps the stored row
         with Archive(url) as a:
-            assert a.schema_version() == 1
+            assert a.schema_version() == 2
             got = a.forecasts()
             assert len(got) == 1 and got["value"].iloc[0] == 7.5
             assert got["issued_at"].iloc[0] == pd.Timestamp("2024-01-01 00:00", tz="UTC")
+            assert got["issued_by"].iloc[0] is None  # stored before the column existed
     assert count_rows(path, "schema_info") == 1
+    with Archive(url) as a:  # new rows record the model that issued them
+        rows = forecast_frame(range(1)).assign(issued_by="persistence")
+        assert a.write_forecasts(rows) == len(rows)
+        got = a.forecasts(model_version=rows["model_version"].iloc[0])
+        assert set(got["issued_by"]) == {"persistence"}
 
-    # A version 2 that adds a column: applied once on open, data kept, not applied again.
+    # A version 3 that adds a column: applied once on open, data kept, not applied again.
     def add_note(conn: sa.Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE forecasts ADD COLUMN note TEXT")
 
     monkeypatch.setattr(archive_mod, "MIGRATIONS", archive_mod.MIGRATIONS + [add_note])
     for _ in range(2):  # a second ALTER TABLE would fail: the migration runs once only
         with Archive(url) as a:
-            assert a.schema_version() == 2
-            assert len(a.forecasts()) == 1
+            assert a.schema_version() == 3
+            assert len(a.forecasts()) == 1 + len(rows)
     with sqlite3.connect(path) as con:
-        assert "note" in [r[1] for r in con.execute("PRAGMA table_info(forecasts)")]
-        assert con.execute("SELECT version FROM schema_info").fetchall() == [(2,)]
+        columns = [r[1] for r in con.execute("PRAGMA table_info(forecasts)")]
+        assert "note" in columns and "issued_by" in columns
+        assert con.execute("SELECT version FROM schema_info").fetchall() == [(3,)]
 
 
 def test_failed_migration_changes_nothing(tmp_path: Path, monkeypatch):
@@ -146,6 +153,7 @@ def test_failed_migration_changes_nothing(tmp_path: Path, monkeypatch):
         Archive(sqlite_url(path))
     with sqlite3.connect(path) as con:  # the whole upgrade rolled back, DDL included
         assert con.execute("SELECT version FROM schema_info").fetchall() == [(1,)]
+        assert "issued_by" not in [r[1] for r in con.execute("PRAGMA table_info(forecasts)")]
         assert con.execute("SELECT name FROM sqlite_master WHERE name = 'extra'").fetchall() == []
         assert con.execute("SELECT COUNT(*) FROM forecasts").fetchone()[0] == 1
 
@@ -339,9 +347,9 @@ def test_export_csv_and_parquet_round_trip(db: Archive, tmp_path: Path):
     assert db.export(csv_path, "csv", site="sapelo") == 96
     assert stat.S_IMODE(csv_path.stat().st_mode) == 0o644
     text = csv_path.read_text().splitlines()
-    assert text[0] == "site,target,model_version,issued_at,target_time,step,value,created_at"
+    assert text[0] == "site,target,model_version,issued_at,target_time,step,value,created_at,issued_by"
     assert text[1].startswith("sapelo,DO_obs,m0,2024-03-01T00:00:00+00:00,2024-03-01T01:00:00+00:00,1,1.25,")
-    assert text[1].endswith("+00:00")
+    assert text[1].endswith("+00:00,")  # issued_by not given by these writers
     back = pd.read_csv(csv_path)
     assert len(back) == 96
     assert back["value"].tolist() == want["value"].tolist()
@@ -355,7 +363,7 @@ def test_export_csv_and_parquet_round_trip(db: Archive, tmp_path: Path):
     back = pd.read_parquet(pq_path)
     full = db.forecasts()
     assert list(back.columns) == ["site", "target", "model_version", "issued_at", "target_time", "step", "value",
-                                  "created_at"]
+                                  "created_at", "issued_by"]
     assert len(back) == 120
     assert str(back["issued_at"].dt.tz) == "UTC"
     assert back["site"].tolist() == ["altamaha"] * 24 + ["sapelo"] * 96
@@ -367,7 +375,7 @@ def test_export_csv_and_parquet_round_trip(db: Archive, tmp_path: Path):
         db.export(tmp_path / "x.xlsx", "xlsx")
     assert not (tmp_path / "x.xlsx").exists()
     assert db.export(tmp_path / "none.csv", "csv", site="nowhere") == 0
-    assert pd.read_csv(tmp_path / "none.csv").shape == (0, 8)
+    assert pd.read_csv(tmp_path / "none.csv").shape == (0, 9)
 
 
 # --------------------------------------------------------------------------- bad URLs

@@ -172,3 +172,56 @@ def test_backfill_bad_input_writes_nothing(tiny_model, tmp_path):
                      every="soon")
     assert not db.exists()
     np.testing.assert_equal(len(Registry(root).list()), 1)
+
+
+def test_fallback_never_leaves_a_hole_and_records_who_issued(sapelo_tiny_csv, tmp_path):
+    """A seasonal-naive version with a 30-day period cannot issue where its value one period back
+    fell in a 3-day hole of the file. Those origins are issued by the best other registered
+    statistical version (harmonic + AR) or, without one, by persistence; every row says which."""
+    from wq_pipeline.config import EvaluateConfig
+    from wq_pipeline.forecasting import forecasts_from
+    from wq_pipeline.pipeline import load_stage
+    from wq_pipeline.training import config_for, train_version
+
+    df = pd.read_csv(sapelo_tiny_csv)
+    times = pd.to_datetime(df["DateTimeStamp"], utc=True)
+    hole = (times >= pd.Timestamp("2012-01-06T05:00Z")) & (times < pd.Timestamp("2012-01-09T05:00Z"))
+    data = tmp_path / "holey.csv"
+    df[~hole].to_csv(data, index=False)
+    cfg = EvaluateConfig(data=data, target="DO_obs", freq="1h", window=24, decomp_window=96, horizon=3,
+                         seasonal_period=720)
+    as_of = pd.Timestamp("2012-02-04T00:00-05:00")
+    span = dict(start="2012-02-05T00:00", end="2012-02-10T23:00")
+
+    def backfill(models: Path, db: Path) -> pd.DataFrame:
+        registry = Registry(models)
+        train_version(cfg.model_copy(update={"model": "seasonal_naive"}), registry, as_of=as_of)
+        result = run_backfill(cfg.model_copy(update={"model": "seasonal_naive"}), registry,
+                              Archive(f"sqlite:///{db}"), **span)
+        assert result.rows_written == 144 * 3  # six days of hourly issue times, none missing
+        return Archive(f"sqlite:///{db}").forecasts().sort_values(KEY).reset_index(drop=True)
+
+    alone = backfill(tmp_path / "m1", tmp_path / "a.db")
+    assert np.isfinite(alone["value"]).all()
+    by = alone.groupby("issued_at")["issued_by"].agg(set)
+    assert set(map(frozenset, by)) == {frozenset({"seasonal_naive"}), frozenset({"persistence"})}
+    stood_in = by[by == {"persistence"}].index
+    # the origins whose value 720 h back lies in the hole (6-9 Jan + 30 days, minus the steps ahead)
+    assert stood_in.min() >= pd.Timestamp("2012-02-05T05:00Z") and stood_in.max() < pd.Timestamp("2012-02-08T05:00Z")
+    assert 60 <= len(stood_in) <= 72, len(stood_in)
+    last = alone[alone["issued_at"].isin(stood_in) & (alone["step"] == 1)]
+    assert np.isfinite(last["value"]).all()
+
+    # with a harmonic + AR version registered (trained no later), it stands in first
+    registry = Registry(tmp_path / "m2")
+    harmonic, _ = train_version(cfg.model_copy(update={"model": "harmonic_ar"}), registry, as_of=as_of)
+    both = backfill(tmp_path / "m2", tmp_path / "b.db")
+    by2 = both.groupby("issued_at")["issued_by"].agg(set)
+    assert list(by2[by2 != {"seasonal_naive"}].index) == list(stood_in)
+    assert set(map(frozenset, by2[by2 != {"seasonal_naive"}])) == {frozenset({"harmonic_ar"})}
+    # and its rows are exactly what the harmonic version forecasts at those origins
+    station = load_stage(cfg)
+    origins = np.flatnonzero(station.values.index.isin(stood_in))
+    own, _ = forecasts_from(station, harmonic.site, registry.load(harmonic.version), config_for(harmonic, cfg), origins)
+    got = both[both["issued_at"].isin(stood_in)].pivot(index="issued_at", columns="step", values="value")
+    np.testing.assert_allclose(got.to_numpy(), own.values, rtol=0, atol=1e-12)

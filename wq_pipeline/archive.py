@@ -15,7 +15,9 @@ Tables (the program creates and upgrades them itself; ``schema_info`` holds the 
 - ``runs``: one row per command run (``start_run`` / ``finish_run``).
 - ``model_versions``: one row per trained model version (``register_model_version``).
 - ``forecasts``: one row per (site, target, model_version, issued_at, step) -- the natural key and
-  primary key. Writing the same forecast twice stores it once.
+  primary key. Writing the same forecast twice stores it once. ``issued_by`` (schema version 2)
+  names the model that issued the row: the version's own model, or the fallback that stood in
+  where it could not issue (NULL in rows stored before version 2).
 
 All times are stored in UTC and returned as tz-aware UTC pandas timestamps. Naive timestamps
 passed in are a programming error (``ValueError``).
@@ -47,8 +49,8 @@ T = TypeVar("T")
 
 FORECAST_KEY = ("site", "target", "model_version", "issued_at", "step")
 FORECAST_INPUT_COLUMNS = ("site", "target", "model_version", "issued_at", "target_time", "step", "value")
-FORECAST_COLUMNS = FORECAST_INPUT_COLUMNS + ("created_at", "run_id")
-EXPORT_COLUMNS = FORECAST_INPUT_COLUMNS + ("created_at",)
+FORECAST_COLUMNS = FORECAST_INPUT_COLUMNS + ("created_at", "run_id", "issued_by")
+EXPORT_COLUMNS = FORECAST_INPUT_COLUMNS + ("created_at", "issued_by")
 EXPORT_FORMATS = ("csv", "parquet")
 RUN_COLUMNS = ("run_id", "kind", "command", "params", "started_at", "finished_at", "status", "n_forecasts",
                "message")
@@ -147,12 +149,24 @@ def _migrate_to_v1(conn: sa.Connection) -> None:
     _v1_metadata().create_all(conn, checkfirst=False)
 
 
+def _migrate_to_v2(conn: sa.Connection) -> None:
+    """Version 2: ``forecasts.issued_by``, the model that issued each row (existing rows: NULL)."""
+    conn.exec_driver_sql("ALTER TABLE forecasts ADD COLUMN issued_by VARCHAR")
+
+
+def _current_metadata() -> sa.MetaData:
+    """The tables as the newest schema version has them (version 1 plus later migrations)."""
+    md = _v1_metadata()
+    md.tables["forecasts"].append_column(sa.Column("issued_by", sa.String, nullable=True))
+    return md
+
+
 # Ordered: MIGRATIONS[i] upgrades a database from version i to version i + 1.
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migrate_to_v1]
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migrate_to_v1, _migrate_to_v2]
 SCHEMA_VERSION: int = len(MIGRATIONS)
 
-# Current table definitions used by the queries (equal to version 1 today).
-metadata = _v1_metadata()
+# Current table definitions used by the queries.
+metadata = _current_metadata()
 schema_info_table = metadata.tables["schema_info"]
 runs_table = metadata.tables["runs"]
 model_versions_table = metadata.tables["model_versions"]
@@ -492,7 +506,8 @@ class Archive:
         """Store forecasts; returns how many rows were new.
 
         ``rows`` has columns ``site, target, model_version, issued_at, target_time, step, value``
-        (times tz-aware, any zone; ``value`` float). All rows go in one transaction with ON
+        (times tz-aware, any zone; ``value`` float) and optionally ``issued_by`` (the model that
+        issued the row; NULL when absent). All rows go in one transaction with ON
         CONFLICT DO NOTHING on the natural key ``(site, target, model_version, issued_at, step)``:
         rows already stored are skipped, and a failure stores nothing of this call.
         A non-finite ``value`` -> :class:`InputError` (nothing stored); naive times, missing
@@ -509,6 +524,7 @@ class Archive:
             "issued_at": _utc_index(rows["issued_at"], "issued_at"),
             "target_time": _utc_index(rows["target_time"], "target_time"),
             "step": rows["step"].to_numpy(), "value": rows["value"].to_numpy(),
+            "issued_by": rows["issued_by"].to_numpy() if "issued_by" in rows.columns else None,
         })
         for col in ("site", "target", "model_version"):
             if df[col].isna().any() or not all(isinstance(v, str) and v for v in df[col]):
@@ -539,10 +555,10 @@ class Archive:
         created_at = _now()
         records = [
             dict(site=s, target=tg, model_version=m, issued_at=i, target_time=tt, step=int(st), value=float(v),
-                 created_at=created_at, run_id=run_id)
-            for s, tg, m, i, tt, st, v in zip(
+                 created_at=created_at, run_id=run_id, issued_by=None if by is None or by != by else str(by))
+            for s, tg, m, i, tt, st, v, by in zip(
                 df["site"], df["target"], df["model_version"], pd.DatetimeIndex(df["issued_at"]).to_pydatetime(),
-                pd.DatetimeIndex(df["target_time"]).to_pydatetime(), df["step"], df["value"])
+                pd.DatetimeIndex(df["target_time"]).to_pydatetime(), df["step"], df["value"], df["issued_by"])
         ]
         t = forecasts_table
         stmt = self._insert(t).on_conflict_do_nothing(index_elements=list(FORECAST_KEY)).returning(t.c.step)
@@ -561,7 +577,7 @@ class Archive:
         """Stored forecasts, optionally filtered (``start <= issued_at <= end``, tz-aware bounds).
 
         Columns ``site, target, model_version, issued_at, target_time, step, value, created_at,
-        run_id``; times tz-aware UTC; sorted by site, target, issued_at, model_version, step."""
+        run_id, issued_by``; times tz-aware UTC; sorted by site, target, issued_at, model_version, step."""
         t = forecasts_table
         stmt = (sa.select(*[t.c[c] for c in FORECAST_COLUMNS])
                 .where(*self._filters(site, target, start, end, model_version))
@@ -579,6 +595,7 @@ class Archive:
             "value": pd.Series(data["value"], dtype=float),
             "created_at": _times_from_db(list(data["created_at"])),
             "run_id": pd.Series(data["run_id"], dtype=object),
+            "issued_by": pd.Series(data["issued_by"], dtype=object),
         })
 
     def export(self, out: Path, fmt: str, **filters) -> int:

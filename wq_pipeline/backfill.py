@@ -24,7 +24,7 @@ from .archive import Archive
 from .asof import as_timestamp, check_within, site_key
 from .config import EvaluateConfig
 from .errors import InputError
-from .forecasting import forecasts_from, issue_origins, select_version, station_for
+from .forecasting import fallback_models, forecasts_from, issue_origins, select_version, station_for
 from .pipeline import load_stage
 from .registry import ModelVersion, Registry
 from .training import config_for, train_version
@@ -145,10 +145,11 @@ def run_backfill(cfg: EvaluateConfig, registry: Registry, archive: Archive | Cal
         if todo.size == 0:
             continue
         loaded = registry.load(version.version)
+        fallbacks = fallback_models(registry, version)
         archive.register_model_version(version.manifest)
         for a in range(0, todo.size, chunk):
             part = todo[a:a + chunk]
-            issued, secs = forecasts_from(st, site, loaded, mcfg, part)
+            issued, secs = forecasts_from(st, site, loaded, mcfg, part, fallbacks)
             result.decompose_seconds += secs
             result.rows_written += archive.write_forecasts(issued.frame(), run_id)  # one transaction
             result.written_origins += part.size

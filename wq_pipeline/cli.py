@@ -499,8 +499,10 @@ def cmd_forecast(a: argparse.Namespace, argv: Sequence[str]) -> int:
     issued, written, _ = forecast_job(cfg, registry, open_archive, as_of=a.as_of, model_version=a.model_version,
                                       command=cfg.command)
     frame = issued.frame()
+    by = str(frame["issued_by"].iloc[0])
+    stood_in = "" if by == issued.model else f" ({issued.model} could not issue here: {by} stood in)"
     print(f"Forecast of {issued.target} at {issued.site}, issued at {issued.issued_at[0].isoformat()} "
-          f"by model version {issued.version}:")
+          f"by model version {issued.version}{stood_in}:")
     for t, v in zip(frame["target_time"], frame["value"]):
         print(f"  {t.isoformat()}  {v:.4f}")
     print(f"Stored {written} new rows in {shown_url}" + ("" if written else " (already stored)"))

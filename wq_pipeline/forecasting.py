@@ -5,6 +5,11 @@ observation whose trailing window is complete) with the newest model version tra
 up to ``t``. It decomposes that origin's trailing window exactly as the stepwise evaluation does,
 so it equals the forecast ``wq evaluate`` makes at that origin with the same networks.
 ``issued_at`` in the archive is the origin: the time of the newest observation used.
+
+Fallback, never a hole: where the served version cannot issue at an origin (a non-finite
+forecast), the row comes from the best other registered statistical version of the same site and
+target trained no later than it (lowest validation RMSE first), and finally from persistence,
+which always can. ``issued_by`` records which model issued each origin's rows.
 """
 
 from __future__ import annotations
@@ -37,15 +42,19 @@ class Issued:
     issued_at: pd.DatetimeIndex  # (n,)
     target_times: pd.DatetimeIndex  # (n * H,): issued_at + step * freq, origin by origin
     values: np.ndarray  # (n, H)
+    issued_by: np.ndarray | None = None  # (n,) model that issued each origin (None: the version's own)
+    model: str = ""  # the version's own model
 
     def frame(self) -> pd.DataFrame:
-        """Archive rows: ``site, target, model_version, issued_at, target_time, step, value``."""
+        """Archive rows: ``site, target, model_version, issued_at, target_time, step, value, issued_by``."""
         n, H = self.values.shape
+        by = self.issued_by if self.issued_by is not None else np.full(n, None, dtype=object)
         return pd.DataFrame({
             "site": self.site, "target": self.target, "model_version": self.version,
             "issued_at": np.repeat(self.issued_at.to_numpy(), H),
             "target_time": self.target_times,
             "step": np.tile(np.arange(1, H + 1), n), "value": self.values.ravel(),
+            "issued_by": np.repeat(np.asarray(by, dtype=object), H),
         })
 
 
@@ -127,19 +136,53 @@ def issue_origins(station: StationSeries, mcfg: EvaluateConfig, issue_times: pd.
     return origin_positions(station.values.index, ok, issue_times, max_staleness=mcfg.horizon)
 
 
+def fallback_models(registry: Registry, version: ModelVersion) -> list[LoadedModel]:
+    """The statistical versions that may stand in for ``version``: same site and target, trained
+    no later than it (so known at any time it serves), another model; the lowest validation
+    RMSE first, one per model (its newest)."""
+    newest: dict[str, ModelVersion] = {}
+    for v in registry.list(version.site, version.target):
+        if v.kind == "statistical" and v.model != version.model and v.trained_until <= version.trained_until:
+            newest[v.model] = v  # list() is sorted by training end, so the last one wins
+    def rmse(v: ModelVersion) -> float:
+        r = (v.manifest.get("validation") or {}).get("rmse")
+        return float(r) if isinstance(r, (int, float)) and np.isfinite(r) else np.inf
+    return [registry.load(v.version) for v in sorted(newest.values(), key=rmse)]
+
+
 def forecasts_from(station: StationSeries, site: str, loaded: LoadedModel, mcfg: EvaluateConfig,
-                   origins: np.ndarray) -> tuple[Issued, float]:
-    """Forecasts of a loaded version at distinct, usable ``origins``; also the decomposition seconds."""
+                   origins: np.ndarray, fallbacks: list[LoadedModel] | None = None) -> tuple[Issued, float]:
+    """Forecasts of a loaded version at distinct, usable ``origins``; also the decomposition
+    seconds. Origins it cannot forecast (non-finite values) are issued by the first of
+    ``fallbacks`` that can, else by persistence; ``Issued.issued_by`` says which."""
+    from .models.statistical import Persistence
+
     times = station.values.index
+    values = station.values.to_numpy(dtype=float)
+    observed = station.observed.to_numpy(dtype=bool)
     if origins.size:
-        values_f, seconds = forecast_origins(station.values.to_numpy(dtype=float), origins, loaded, mcfg,
-                                             station.observed.to_numpy(dtype=bool), times)
+        values_f, seconds = forecast_origins(values, origins, loaded, mcfg, observed, times)
     else:
         values_f, seconds = np.zeros((0, mcfg.horizon)), 0.0
+    issued_by = np.full(origins.size, loaded.version.model, dtype=object)
+    hole = ~np.isfinite(values_f).all(axis=1)
+    if hole.any():
+        values_f = values_f.copy()
+        view = _view(values, observed, times, mcfg.horizon)
+        chain = [(f.version.model, f.forecaster) for f in (fallbacks or []) if f.forecaster is not None]
+        for name, forecaster in [*chain, ("persistence", Persistence().fit(view))]:
+            if not hole.any():
+                break
+            stand_in = forecaster.forecast(view, origins[hole])
+            ok = np.isfinite(stand_in).all(axis=1)
+            rows = np.flatnonzero(hole)[ok]
+            values_f[rows], issued_by[rows] = stand_in[ok], name
+            hole[rows] = False
     issued = times[origins]
     H = mcfg.horizon
     targets = issued.repeat(H) + pd.to_timedelta(np.tile(np.arange(1, H + 1), origins.size) * pd.Timedelta(station.freq))
-    return Issued(site, mcfg.target, loaded.version.version, origins, issued, targets, values_f), seconds
+    return Issued(site, mcfg.target, loaded.version.version, origins, issued, targets, values_f, issued_by,
+                  loaded.version.model), seconds
 
 
 def issue_forecast(cfg: EvaluateConfig, registry: Registry, as_of: str | pd.Timestamp | None = None,
@@ -158,4 +201,5 @@ def issue_forecast(cfg: EvaluateConfig, registry: Registry, as_of: str | pd.Time
         raise InputError(
             f"{cfg.data}: no forecast can be issued as of {when.isoformat()}: '{cfg.target}' has no real observation "
             f"with a complete {max(mcfg.window, mcfg.decomp_window)}-step window within {mcfg.horizon} steps before it")
-    return forecasts_from(station, site, registry.load(version.version), mcfg, pos)[0]
+    return forecasts_from(station, site, registry.load(version.version), mcfg, pos,
+                          fallback_models(registry, version))[0]
