@@ -225,3 +225,36 @@ def test_fallback_never_leaves_a_hole_and_records_who_issued(sapelo_tiny_csv, tm
     own, _ = forecasts_from(station, harmonic.site, registry.load(harmonic.version), config_for(harmonic, cfg), origins)
     got = both[both["issued_at"].isin(stood_in)].pivot(index="issued_at", columns="step", values="value")
     np.testing.assert_allclose(got.to_numpy(), own.values, rtol=0, atol=1e-12)
+
+
+def test_issue_times_after_a_gap_are_issued_by_a_fallback_not_skipped(sapelo_tiny_csv, tmp_path):
+    """A 12-hour hole in the file breaks the served version's 96-hour window for four days after
+    it. Issue times with a real observation within H steps are still issued (by persistence,
+    recorded); only those with none are skipped."""
+    from wq_pipeline.config import EvaluateConfig
+    from wq_pipeline.training import train_version
+
+    df = pd.read_csv(sapelo_tiny_csv)
+    times = pd.to_datetime(df["DateTimeStamp"], utc=True)
+    gap = (times >= pd.Timestamp("2012-02-08T12:00-05:00")) & (times < pd.Timestamp("2012-02-09T00:00-05:00"))
+    data = tmp_path / "gap.csv"
+    df[~gap].to_csv(data, index=False)
+    cfg = EvaluateConfig(data=data, target="DO_obs", freq="1h", window=24, decomp_window=96, horizon=3,
+                         model="seasonal_naive")
+    registry = Registry(tmp_path / "models")
+    train_version(cfg, registry, as_of=pd.Timestamp("2012-02-06T00:00-05:00"))
+    result = run_backfill(cfg, registry, Archive(f"sqlite:///{tmp_path / 'wq.db'}"),
+                          start="2012-02-08T00:00", end="2012-02-10T23:00")
+    assert result.issue_times == 72
+    # half-hourly readings averaged on (t - 1 h, t]: the 12:00 grid point keeps its 11:30 reading, so 13:00-15:00
+    # are issued from it and 16:00-23:00 have no real observation within 3 steps
+    assert result.skipped == 8 and result.written_origins == 61
+    got = Archive(f"sqlite:///{tmp_path / 'wq.db'}").forecasts()
+    by = got.groupby("issued_at")["issued_by"].agg(lambda s: set(s))
+    after = by.index >= pd.Timestamp("2012-02-09T00:00-05:00")
+    assert after.sum() == 48 and all(b == {"persistence"} for b in by[after])
+    assert all(b == {"seasonal_naive"} for b in by[~after])
+    # persistence repeats the issuing observation
+    first = got[got["issued_at"] == pd.Timestamp("2012-02-09T00:00-05:00")]
+    station_value = pd.read_csv(data).set_index("DateTimeStamp").loc["2012-02-09T00:00:00-0500", "DO_obs"]
+    np.testing.assert_allclose(first["value"], float(np.mean(station_value)), rtol=0, atol=1e-9)

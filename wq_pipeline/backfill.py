@@ -24,7 +24,7 @@ from .archive import Archive
 from .asof import as_timestamp, check_within, site_key
 from .config import EvaluateConfig
 from .errors import InputError
-from .forecasting import fallback_models, forecasts_from, issue_origins, select_version, station_for
+from .forecasting import fallback_models, forecasts_from, select_version, served_and_fallback, station_for
 from .pipeline import load_stage
 from .registry import ModelVersion, Registry
 from .training import config_for, train_version
@@ -131,7 +131,7 @@ def run_backfill(cfg: EvaluateConfig, registry: Registry, archive: Archive | Cal
     for version, rows in assigned.values():
         st = station_for(cfg, version, station)
         mcfg = config_for(version, cfg)
-        pos = issue_origins(st, mcfg, schedule[rows])
+        pos, served = served_and_fallback(st, mcfg, schedule[rows])  # a broken window: a fallback issues
         result.skipped += int((pos < 0).sum())
         origins = np.unique(pos[pos >= 0])
         times = st.values.index
@@ -149,7 +149,7 @@ def run_backfill(cfg: EvaluateConfig, registry: Registry, archive: Archive | Cal
         archive.register_model_version(version.manifest)
         for a in range(0, todo.size, chunk):
             part = todo[a:a + chunk]
-            issued, secs = forecasts_from(st, site, loaded, mcfg, part, fallbacks)
+            issued, secs = forecasts_from(st, site, loaded, mcfg, part, fallbacks, served=np.isin(part, served))
             result.decompose_seconds += secs
             result.rows_written += archive.write_forecasts(issued.frame(), run_id)  # one transaction
             result.written_origins += part.size

@@ -128,12 +128,26 @@ def station_for(cfg: EvaluateConfig, version: ModelVersion, station: StationSeri
     return load_stage(want.model_copy(update={"freq": version.manifest.get("freq")}))
 
 
-def issue_origins(station: StationSeries, mcfg: EvaluateConfig, issue_times: pd.DatetimeIndex) -> np.ndarray:
+def issue_origins(station: StationSeries, mcfg: EvaluateConfig, issue_times: pd.DatetimeIndex,
+                  lookback: int | None = None) -> np.ndarray:
     """``(n_issue,)`` origin position of each issue time under a model's windows and horizon
-    (-1: no usable origin within ``horizon`` steps before it)."""
+    (-1: no usable origin within ``horizon`` steps before it). ``lookback``: the complete trailing
+    window an origin needs (default the model's ``max(window, decomp_window)``; 1: any real
+    observation, what a fallback needs)."""
     values = station.values.to_numpy(dtype=float)
-    ok = origin_ok(values, station.observed.to_numpy(dtype=bool), max(mcfg.window, mcfg.decomp_window))
+    need = max(mcfg.window, mcfg.decomp_window) if lookback is None else lookback
+    ok = origin_ok(values, station.observed.to_numpy(dtype=bool), need)
     return origin_positions(station.values.index, ok, issue_times, max_staleness=mcfg.horizon)
+
+
+def served_and_fallback(station: StationSeries, mcfg: EvaluateConfig,
+                        issue_times: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """``(origin per issue time (n_issue,), -1 where none; served origins (sorted, unique))``.
+    An issue time whose served model has no usable origin (its window is broken by a gap) still
+    gets the newest real observation within ``horizon`` steps: a fallback issues from it."""
+    served = issue_origins(station, mcfg, issue_times)
+    any_obs = issue_origins(station, mcfg, issue_times, lookback=1)
+    return np.where(served >= 0, served, any_obs), np.unique(served[served >= 0])
 
 
 def fallback_models(registry: Registry, version: ModelVersion) -> list[LoadedModel]:
@@ -151,19 +165,21 @@ def fallback_models(registry: Registry, version: ModelVersion) -> list[LoadedMod
 
 
 def forecasts_from(station: StationSeries, site: str, loaded: LoadedModel, mcfg: EvaluateConfig,
-                   origins: np.ndarray, fallbacks: list[LoadedModel] | None = None) -> tuple[Issued, float]:
-    """Forecasts of a loaded version at distinct, usable ``origins``; also the decomposition
-    seconds. Origins it cannot forecast (non-finite values) are issued by the first of
-    ``fallbacks`` that can, else by persistence; ``Issued.issued_by`` says which."""
+                   origins: np.ndarray, fallbacks: list[LoadedModel] | None = None,
+                   served: np.ndarray | None = None) -> tuple[Issued, float]:
+    """Forecasts of a loaded version at distinct ``origins`` (real observations); also the
+    decomposition seconds. ``served (n,)`` marks the origins whose window the version can use
+    (default: all). Origins it cannot forecast (not served, or non-finite values) are issued by
+    the first of ``fallbacks`` that can, else by persistence; ``Issued.issued_by`` says which."""
     from .models.statistical import Persistence
 
     times = station.values.index
     values = station.values.to_numpy(dtype=float)
     observed = station.observed.to_numpy(dtype=bool)
-    if origins.size:
-        values_f, seconds = forecast_origins(values, origins, loaded, mcfg, observed, times)
-    else:
-        values_f, seconds = np.zeros((0, mcfg.horizon)), 0.0
+    use = np.ones(origins.size, bool) if served is None else np.asarray(served, dtype=bool)
+    values_f, seconds = np.full((origins.size, mcfg.horizon), np.nan), 0.0
+    if use.any():
+        values_f[use], seconds = forecast_origins(values, origins[use], loaded, mcfg, observed, times)
     issued_by = np.full(origins.size, loaded.version.model, dtype=object)
     hole = ~np.isfinite(values_f).all(axis=1)
     if hole.any():
@@ -196,10 +212,10 @@ def issue_forecast(cfg: EvaluateConfig, registry: Registry, as_of: str | pd.Time
     version = select_version(registry, site, cfg.target, when, model_version, cfg.model)
     station = station_for(cfg, version, station)
     mcfg = config_for(version, cfg)
-    pos = issue_origins(station, mcfg, pd.DatetimeIndex([when]))
+    pos, served = served_and_fallback(station, mcfg, pd.DatetimeIndex([when]))
     if pos[0] < 0:
         raise InputError(
             f"{cfg.data}: no forecast can be issued as of {when.isoformat()}: '{cfg.target}' has no real observation "
-            f"with a complete {max(mcfg.window, mcfg.decomp_window)}-step window within {mcfg.horizon} steps before it")
+            f"within {mcfg.horizon} steps before it")
     return forecasts_from(station, site, registry.load(version.version), mcfg, pos,
-                          fallback_models(registry, version))[0]
+                          fallback_models(registry, version), served=np.isin(pos, served))[0]
