@@ -174,6 +174,14 @@ def test_backfill_bad_input_writes_nothing(tiny_model, tmp_path):
     np.testing.assert_equal(len(Registry(root).list()), 1)
 
 
+def _with_hole(src: Path, dst: Path, start: str, end: str) -> Path:
+    """``src`` without its readings in ``[start, end)``, written to ``dst``."""
+    df = pd.read_csv(src)
+    times = pd.to_datetime(df["DateTimeStamp"], utc=True)
+    df[(times < pd.Timestamp(start)) | (times >= pd.Timestamp(end))].to_csv(dst, index=False)
+    return dst
+
+
 def test_fallback_never_leaves_a_hole_and_records_who_issued(sapelo_tiny_csv, tmp_path):
     """A seasonal-naive version with a 30-day period cannot issue where its value one period back
     fell in a 3-day hole of the file. Those origins are issued by the best other registered
@@ -183,11 +191,7 @@ def test_fallback_never_leaves_a_hole_and_records_who_issued(sapelo_tiny_csv, tm
     from wq_pipeline.pipeline import load_stage
     from wq_pipeline.training import config_for, train_version
 
-    df = pd.read_csv(sapelo_tiny_csv)
-    times = pd.to_datetime(df["DateTimeStamp"], utc=True)
-    hole = (times >= pd.Timestamp("2012-01-06T05:00Z")) & (times < pd.Timestamp("2012-01-09T05:00Z"))
-    data = tmp_path / "holey.csv"
-    df[~hole].to_csv(data, index=False)
+    data = _with_hole(sapelo_tiny_csv, tmp_path / "holey.csv", "2012-01-06T05:00Z", "2012-01-09T05:00Z")
     cfg = EvaluateConfig(data=data, target="DO_obs", freq="1h", window=24, decomp_window=96, horizon=3,
                          seasonal_period=720)
     as_of = pd.Timestamp("2012-02-04T00:00-05:00")
@@ -234,11 +238,7 @@ def test_issue_times_after_a_gap_are_issued_by_a_fallback_not_skipped(sapelo_tin
     from wq_pipeline.config import EvaluateConfig
     from wq_pipeline.training import train_version
 
-    df = pd.read_csv(sapelo_tiny_csv)
-    times = pd.to_datetime(df["DateTimeStamp"], utc=True)
-    gap = (times >= pd.Timestamp("2012-02-08T12:00-05:00")) & (times < pd.Timestamp("2012-02-09T00:00-05:00"))
-    data = tmp_path / "gap.csv"
-    df[~gap].to_csv(data, index=False)
+    data = _with_hole(sapelo_tiny_csv, tmp_path / "gap.csv", "2012-02-08T12:00-05:00", "2012-02-09T00:00-05:00")
     cfg = EvaluateConfig(data=data, target="DO_obs", freq="1h", window=24, decomp_window=96, horizon=3,
                          model="seasonal_naive")
     registry = Registry(tmp_path / "models")
