@@ -125,6 +125,10 @@ def test_train_forecast_and_corrupted_state_of_a_statistical_version(sapelo_tiny
     assert "(harmonic_ar)" in capsys.readouterr().out
     (version,) = Registry(tmp_path / "models").list()
     assert version.model == "harmonic_ar" and (version.path / "forecaster.json").is_file()
+    assert main(["models", "list", *store]) == 0
+    listed = capsys.readouterr().out.splitlines()[1].split()
+    assert listed[0] == version.version and listed[2] == "harmonic_ar"
+    assert float(listed[3]) == pytest.approx(version.manifest["validation"]["rmse"], abs=5e-4)
     assert main(["forecast", *common, "--as-of", "2012-02-03T00:00"]) == 0, capsys.readouterr().err
     assert f"by model version {version.version}" in capsys.readouterr().out
     # the per-component model has no version here: the default --model says so

@@ -558,13 +558,14 @@ def cmd_models(a: argparse.Namespace) -> int:
     if not versions:
         print(f"No model versions in {registry.root}")
         return EXIT_OK
-    print(f"{'version':<58}{'trained until':<27}{'method':<9}{'val RMSE':>9}{'val NSE':>9}")
+    print(f"{'version':<58}{'trained until':<27}{'model':<31}{'val RMSE':>9}{'val NSE':>9}")
     for v in versions:
         val = v.manifest.get("validation", {})
         rmse = val.get("rmse", (val.get("test") or {}).get("rmse"))
         nse = val.get("nse", (val.get("test") or {}).get("nse"))
         cells = ["n/a" if x is None else f"{x:.3f}" for x in (rmse, nse)]
-        print(f"{v.version:<58}{v.trained_until.isoformat():<27}{v.manifest.get('method', ''):<9}{cells[0]:>9}{cells[1]:>9}")
+        model = v.model if v.kind == "statistical" else f"{v.model} ({v.manifest.get('method', '')})"
+        print(f"{v.version:<58}{v.trained_until.isoformat():<27}{model:<31}{cells[0]:>9}{cells[1]:>9}")
     return EXIT_OK
 
 
