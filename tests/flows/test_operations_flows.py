@@ -7,12 +7,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from tests.conftest import TINY, TINY_TRAIN_AS_OF
 from wq_pipeline.archive import Archive
+from wq_pipeline.registry import Registry
 from wq_pipeline.settings import RunnerSettings, ServeSettings, load_serve_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -296,3 +298,23 @@ def test_backfill_flow_stores_a_period_once(stores):
     assert list(stored["issued_at"].drop_duplicates()) == list(pd.date_range(start, end, freq="1h").tz_convert("UTC"))
     backfills = runs[runs["kind"] == "backfill"]
     assert list(backfills["n_forecasts"]) == [18, 0] and set(backfills["status"]) == {"ok"}
+
+
+def test_a_station_served_by_a_statistical_model(stores):
+    """A [[stations]] entry with ``model = "harmonic_ar"`` (and a file read with its own options):
+    the weekly train flow fits and registers that model, the hourly forecast flow serves it, and
+    the archive rows say so."""
+    from flows.operations import forecast_flow, train_flow
+
+    do, _, database, models, _, _ = stores
+    station = {**do, "model": "harmonic_ar", "tz": "America/New_York"}  # offsets in the file win over --tz
+    (trained,) = train_flow([station], as_of=TINY_TRAIN_AS_OF, database=database, models=models)
+    version = Registry(Path(models)).get(trained["version"])
+    assert version.model == "harmonic_ar" and version.kind == "statistical"
+    when = "2012-02-14T10:00:00-05:00"
+    (issued,) = forecast_flow([station], as_of=when, database=database, models=models)
+    assert issued["version"] == version.version and issued["rows_written"] == 3
+    with Archive(database) as archive:
+        rows = archive.forecasts(target="DO_obs", model_version=version.version)
+    assert len(rows) == 3 and set(rows["issued_by"]) == {"harmonic_ar"}
+    assert np.isfinite(rows["value"]).all()
