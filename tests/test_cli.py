@@ -109,7 +109,6 @@ def test_options_out_of_range(capsys, tmp_path, small_csv, args, needle):
 @pytest.mark.parametrize("args, message", [
     (["--target", "DO_obs,Temp,DO_Obs"], "distinct"),
     (["--target", "DO_obs,Temp", "--covariates", "Salinity"], "covariate column 'Salinity' not found"),
-    (["--all-targets", "--covariates", "Sal", "--register"], "--register cannot be combined with --covariates"),
     (["--target", "DO_obs", "--method", "ceemdan-se-vmd", "--se-thresholds", "0.5"], "LOW,HIGH"),
 ])
 def test_bad_multi_target_and_covariate_options(capsys, tmp_path, small_csv, args, message):

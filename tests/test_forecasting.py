@@ -99,3 +99,41 @@ def test_two_stage_version_forecasts_with_the_groups_learnt_in_evaluation(sapelo
     evaluated = result.forecasts[(result.forecasts["model"] == "decomp_feca_lstm")
                                  & (pd.to_datetime(result.forecasts["issued_at"], utc=True) == origin)]
     np.testing.assert_allclose(issued.values[0], evaluated.sort_values("step")["forecast"].to_numpy(), rtol=0, atol=1e-5)
+
+
+def test_a_version_with_covariates_serves_what_the_evaluation_scored(sapelo_tiny_csv, tmp_path, capsys):
+    """``wq evaluate --covariates Temp,Sal --register``: the version stores its covariate columns
+    and fill means; stored forecasts equal the evaluation's at every test origin; a live file
+    without a registered column exits 2 naming it."""
+    from wq_pipeline.cli import main
+    from wq_pipeline.pipeline import run_evaluation
+
+    cfg = EvaluateConfig(data=sapelo_tiny_csv, out=tmp_path / "eval", covariates=["Temp", "Sal"], **TINY)
+    result = run_evaluation(cfg)
+    registry = Registry(tmp_path / "models")
+    version = register_evaluation(result, cfg, registry)
+    record = version.manifest["covariates"]
+    assert record["names"] == ["Temp", "Sal"] and set(record["fill_means"]) == {"Temp", "Sal"}
+    assert record["fill_means"]["Temp"] == pytest.approx(result.plan.covariates.info["Temp"]["fill_mean"])
+
+    evaluated = result.forecasts[result.forecasts["model"] == "decomp_feca_lstm"]
+    plan = result.plan
+    archive = Archive(f"sqlite:///{tmp_path / 'wq.db'}")
+    first, last = plan.times[plan.split.test[0]], plan.times[plan.split.test[-1]]
+    run_backfill(cfg, registry, archive, start=first, end=last, every="1h", model_version=version.version)
+    stored = archive.forecasts(target="DO_obs")
+    served = stored[stored["issued_by"] == "decomp_feca_lstm"]
+    merged = served.merge(evaluated.assign(issued_at=pd.to_datetime(evaluated["issued_at"], utc=True)),
+                          on=["issued_at", "step"], how="inner")
+    assert len(merged) == plan.split.test.size * TINY["horizon"]
+    np.testing.assert_allclose(merged["value"], merged["forecast"], rtol=0, atol=1e-5)
+
+    # the same station file without Sal: refused, naming the column and the version
+    (tmp_path / "live").mkdir()
+    no_sal = tmp_path / "live" / sapelo_tiny_csv.name  # same file name: the same site
+    pd.read_csv(sapelo_tiny_csv).drop(columns=["Sal"]).to_csv(no_sal, index=False)
+    rc = main(["forecast", "--data", str(no_sal), "--target", "DO_obs", "--model-version", version.version,
+               "--models", str(tmp_path / "models"), "--database", f"sqlite:///{tmp_path / 'wq.db'}",
+               "--as-of", str(last)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "covariate column 'Sal' not found" in err and version.version in err, err

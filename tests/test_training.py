@@ -146,3 +146,20 @@ def test_train_forecast_and_corrupted_state_of_a_statistical_version(sapelo_tiny
     manifest.write_text(json.dumps({**doc, "kind": "gradient_boosting"}))
     assert main(["forecast", *common, "--as-of", "2012-02-03T00:00"]) == 2
     assert "unknown model version kind 'gradient_boosting'" in capsys.readouterr().err
+
+
+def test_wq_train_with_covariates_trains_and_serves_them(sapelo_tiny_csv, tmp_path):
+    """``wq train --covariates Temp`` used to train on the target alone without saying so: the
+    networks now get the covariate channel, and the version serves it."""
+    from wq_pipeline.forecasting import issue_forecast
+
+    cfg = EvaluateConfig(data=sapelo_tiny_csv, covariates=["Temp"], **TINY)
+    registry = Registry(tmp_path / "models")
+    version, trained = train_version(cfg, registry, as_of=pd.Timestamp(TINY_TRAIN_AS_OF))
+    assert trained and version.manifest["covariates"]["names"] == ["Temp"]
+    loaded = registry.load(version.version)
+    assert all(model.input_shape[-1] == 2 for _, model, _ in loaded.networks)  # component + Temp
+    issued = issue_forecast(cfg, registry, "2012-02-05T00:00:00-05:00")
+    assert issued.version == version.version and np.isfinite(issued.values).all()
+    plain, _ = train_version(cfg.model_copy(update={"covariates": []}), registry, as_of=pd.Timestamp(TINY_TRAIN_AS_OF))
+    assert plain.version != version.version and plain.manifest["covariates"]["names"] == []

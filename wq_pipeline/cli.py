@@ -376,9 +376,6 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
             cfg = cfg.model_copy(update={"out": cfg.out / folder_name(target),
                                          "covariates": [c for c in cfg.covariates if c.lower() != target.lower()]})
         cfgs.append(cfg)
-    if a.register and a.model not in STATISTICAL_MODELS and any(cfg.covariates for cfg in cfgs):
-        raise InputError("--register cannot be combined with --covariates yet: 'wq forecast' feeds the networks "
-                         "the target alone")
     for cfg in cfgs:  # bad input fails here, for every target, before Prefect starts and before anything is written
         preflight(cfg)
     registry_dir = None

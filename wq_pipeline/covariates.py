@@ -83,25 +83,36 @@ def causal_fill(values: np.ndarray, observed: np.ndarray, max_fill: int) -> np.n
     return out
 
 
-def build_covariates(station: StationSeries, wanted: list[str], train_end: int, max_fill: int) -> Covariates:
+def build_covariates(station: StationSeries, wanted: list[str], train_end: int, max_fill: int,
+                     means: dict[str, float] | None = None) -> Covariates:
     """Causal covariates (module docstring) for ``wanted`` columns; ``train_end`` is the first
-    position after the training period (the fill means use positions ``< train_end`` only)."""
+    position after the training period (the fill means use positions ``< train_end`` only).
+    ``means``: the fill means a registered model was trained with (then ``train_end`` is unused),
+    so a live file is filled exactly as the training data was. ``info[name]["fill_mean"]`` records
+    the mean used."""
     names = resolve_covariates(station, wanted)
     n = len(station.values)
     if not names:
         return no_covariates(n)
     cols, info = [], {}
-    for name in names:
+    for name, asked in zip(names, wanted):
         seen = station.frame_observed[name].to_numpy(dtype=bool)
         filled = causal_fill(station.frame[name].to_numpy(dtype=float), seen, max_fill)
-        train = filled[:train_end]
-        if not np.isfinite(train).any():
-            raise InputError(f"{station.path.name}: covariate {name!r} has no reading in the training period "
-                             f"(before {station.values.index[min(train_end, n - 1)].isoformat()}); expected readings there")
+        if means is not None:
+            mean = float(means.get(name, means.get(asked, np.nan)))
+            if not np.isfinite(mean):
+                raise ValueError(f"no fill mean for covariate {name!r} in {sorted(means)}")
+        else:
+            train = filled[:train_end]
+            if not np.isfinite(train).any():
+                raise InputError(f"{station.path.name}: covariate {name!r} has no reading in the training period "
+                                 f"(before {station.values.index[min(train_end, n - 1)].isoformat()}); expected "
+                                 f"readings there")
+            mean = float(np.nanmean(train))
         missing = ~np.isfinite(filled)
-        cols.append(np.where(missing, float(np.nanmean(train)), filled))
+        cols.append(np.where(missing, mean, filled))
         info[name] = {"observed": int(seen.sum()), "carried_forward": int((np.isfinite(filled) & ~seen).sum()),
-                      "filled_with_training_mean": int(missing.sum())}
+                      "filled_with_training_mean": int(missing.sum()), "fill_mean": mean}
     return Covariates(values=np.column_stack(cols), names=names, info=info)
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from .asof import as_timestamp, check_within, origin_ok, origin_positions, site_key
 from .config import EvaluateConfig
+from .covariates import Covariates, build_covariates, with_covariates
 from .decompose import make_decomposer
 from .errors import InputError
 from .pipeline import load_stage
@@ -85,9 +86,24 @@ def _view(values: np.ndarray, observed: np.ndarray, times: pd.DatetimeIndex, hor
     return SeriesView(values, observed, times, horizon, int(values.size), np.empty(0, np.int64))
 
 
+def version_covariates(station: StationSeries, version: ModelVersion) -> Covariates | None:
+    """The covariate channels a network version was trained with, rebuilt from the live series
+    with the version's own fill means (:class:`InputError` naming a column the file lacks), or
+    None for a version without covariates."""
+    record = version.manifest.get("covariates") or {}
+    names = list(record.get("names") or [])
+    if not names:
+        return None
+    try:
+        return build_covariates(station, names, 0, int(record["max_fill"]), means=record["fill_means"])
+    except InputError as exc:
+        raise InputError(f"{exc} (model version {version.version} was trained with covariates "
+                         f"{', '.join(names)})") from None
+
+
 def forecast_origins(values: np.ndarray, origins: np.ndarray, loaded: LoadedModel, cfg: EvaluateConfig,
-                     observed: np.ndarray | None = None,
-                     times: pd.DatetimeIndex | None = None) -> tuple[np.ndarray, float]:
+                     observed: np.ndarray | None = None, times: pd.DatetimeIndex | None = None,
+                     cov: Covariates | None = None) -> tuple[np.ndarray, float]:
     """Forecasts ``(n, H)`` from the trailing windows ending at ``origins`` (stepwise
     decomposition, one network per component, summed; a statistical version's forecaster).
     Also returns the seconds spent decomposing."""
@@ -113,6 +129,8 @@ def forecast_origins(values: np.ndarray, origins: np.ndarray, loaded: LoadedMode
     total = np.zeros((origins.size, cfg.horizon))
     for k, (_, model, scaler) in enumerate(loaded.networks):
         X = samples.tails[:, k, :][:, :, None]
+        if cov is not None:
+            X = with_covariates(X, cov, origins)
         total += scaler.inverse(compiled_predict(model, scaler.transform_inputs(X).astype("float32")), X)
     return total, seconds
 
@@ -179,7 +197,8 @@ def forecasts_from(station: StationSeries, site: str, loaded: LoadedModel, mcfg:
     use = np.ones(origins.size, bool) if served is None else np.asarray(served, dtype=bool)
     values_f, seconds = np.full((origins.size, mcfg.horizon), np.nan), 0.0
     if use.any():
-        values_f[use], seconds = forecast_origins(values, origins[use], loaded, mcfg, observed, times)
+        cov = version_covariates(station, loaded.version) if loaded.forecaster is None else None
+        values_f[use], seconds = forecast_origins(values, origins[use], loaded, mcfg, observed, times, cov)
     issued_by = np.full(origins.size, loaded.version.model, dtype=object)
     hole = ~np.isfinite(values_f).all(axis=1)
     if hole.any():

@@ -19,6 +19,7 @@ import pandas as pd
 
 from .asof import data_hash, known_series, site_key
 from .config import READ_FIELDS, STATISTICAL_MODELS, EvaluateConfig
+from .covariates import Covariates, build_covariates, with_covariates
 from .decompose import make_decomposer
 from .errors import InputError
 from .metrics import score
@@ -149,11 +150,18 @@ def train_version(cfg: EvaluateConfig, registry: Registry, *, as_of: pd.Timestam
                                 cfg.decomp_window)
     samples = stepwise_decompose(values, at, decomposer, cfg.decomp_window, cfg.window)
     t_dec = time.perf_counter() - t0
-    X_tr, X_va = select_rows(samples, train), select_rows(samples, val)
+    cov = build_covariates(station, cfg.covariates, int(val[0]) if val.size else values.size, cfg.qc.max_gap)
+    X_tr = with_covariates(select_rows(samples, train), cov, train)
+    X_va = with_covariates(select_rows(samples, val), cov, val)
     Y_tr = observed_component_targets(samples, observed, train, cfg.horizon)
     Y_va = observed_component_targets(samples, observed, val, cfg.horizon)
-    jobs = [TrainJob("feca_" + name, True, X_tr[:, :, k:k + 1], Y_tr[:, k, :], X_va[:, :, k:k + 1], Y_va[:, k, :],
-                     X_va[:, :, k:k + 1], predict_val=False) for k, name in enumerate(decomposer.names)]
+    K = len(decomposer.names)
+
+    def inputs(X: np.ndarray, k: int) -> np.ndarray:  # component k, then the covariate channels
+        return np.concatenate([X[:, :, k:k + 1], X[:, :, K:]], axis=2)
+
+    jobs = [TrainJob("feca_" + name, True, inputs(X_tr, k), Y_tr[:, k, :], inputs(X_va, k), Y_va[:, k, :],
+                     inputs(X_va, k), predict_val=False) for k, name in enumerate(decomposer.names)]
     if progress:
         progress(f"training {len(jobs)} networks on {train.size} samples")
     trained = _train_all(jobs, cfg, min(workers, training_workers(cfg, jobs)))
@@ -167,8 +175,16 @@ def train_version(cfg: EvaluateConfig, registry: Registry, *, as_of: pd.Timestam
                   "networks": {t.name: {k: t.training[k] for k in ("epochs_run", "best_epoch", "seconds")}
                                for t in trained}},
     )
+    manifest["covariates"] = covariate_record(cov, cfg)
     networks = [(name, t.model, t.scaler) for name, t in zip(decomposer.names, trained)]
     return registry.save(manifest, networks), True
+
+
+def covariate_record(cov: Covariates, cfg: EvaluateConfig) -> dict[str, Any]:
+    """What serving needs to rebuild a version's covariate channels from a live file: the column
+    names, the fill mean of each (from the training period) and the carry-forward limit."""
+    return {"names": list(cov.names), "fill_means": {n: cov.info[n]["fill_mean"] for n in cov.names},
+            "max_fill": int(cfg.qc.max_gap)}
 
 
 def series_view(values: np.ndarray, observed: np.ndarray, times: pd.DatetimeIndex, cfg: EvaluateConfig,
@@ -233,9 +249,6 @@ def register_evaluation(result: EvaluationResult, cfg: EvaluateConfig, registry:
     test origins are the evaluation's forecasts."""
     if cfg.protocol != "stepwise" or result.plan is None or result.station is None:
         raise InputError("only a stepwise (honest) evaluation can be registered as a model version")
-    if cfg.covariates and cfg.model not in STATISTICAL_MODELS:
-        raise InputError("an evaluation with --covariates cannot be registered yet: 'wq forecast' feeds the "
-                         "networks the target alone; evaluate without --covariates to register")
     plan, station, metrics = result.plan, result.station, result.metrics
     end = plan.split.test_start  # training and validation targets all lie before the test period
     values, observed, times = plan.values[:end], plan.observed[:end], plan.times[:end]
@@ -257,4 +270,5 @@ def register_evaluation(result: EvaluationResult, cfg: EvaluateConfig, registry:
         training={"n_train": metrics["n_train"], "n_val": metrics["n_val"], "evaluation_out": str(cfg.out),
                   "networks": {t.name: {k: t.training[k] for k in ("epochs_run", "best_epoch", "seconds")} for t in nets}},
     )
+    manifest["covariates"] = covariate_record(plan.covariates, cfg)
     return registry.save(manifest, [(name, t.model, t.scaler) for name, t in zip(components, nets)])
