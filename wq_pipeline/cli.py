@@ -426,7 +426,7 @@ def _evaluate_target(a: argparse.Namespace, cfg: EvaluateConfig, registry_dir: s
         results[protocol] = metrics
         print(metrics_table(metrics))
         if metrics.get("model_version"):
-            print(f"\nRegistered the evaluated model as version {metrics['model_version']} in {registry_dir}")
+            print(f"\nRegistered the evaluated {a.model} as version {metrics['model_version']} in {registry_dir}")
         print(f"\nWrote {run_cfg.out}/ metrics.json, forecasts.csv, stationarity.csv, series.csv, components.csv "
               f"({metrics['timings_s']['total']:.0f} s)\n")
     if len(protocols) > 1:
