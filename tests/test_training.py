@@ -89,11 +89,13 @@ def test_two_stage_version_learns_its_groups_from_its_own_training_data(sapelo_t
 
 
 STATISTICAL = ("persistence", "seasonal_naive", "level_adjusted_seasonal_naive", "climatology", "arima", "harmonic_ar")
+NETWORKS = ("decomp_feca_lstm", "decomp_lstm", "lstm")
 
 
-def test_registered_statistical_models_forecast_what_the_evaluation_scored(tiny_stepwise_run, tmp_path):
-    """``wq evaluate --register --model NAME``: the served version's forecast at every test origin
-    equals the evaluation's forecast of NAME there (same fitted state, through a registry round trip)."""
+def test_registered_models_forecast_what_the_evaluation_scored(tiny_stepwise_run, tmp_path):
+    """``wq evaluate --register --model NAME``, for every model it can register: the served
+    version's forecast at every test origin equals the evaluation's forecast of NAME there (same
+    fitted state or networks, through a registry round trip)."""
     from wq_pipeline.forecasting import forecasts_from
     from wq_pipeline.training import config_for, register_evaluation
 
@@ -102,17 +104,21 @@ def test_registered_statistical_models_forecast_what_the_evaluation_scored(tiny_
     origins = result.plan.split.test
     registry = Registry(tmp_path / "models")
     cfg = EvaluateConfig(data=Path(result.metrics["dataset"]), out=out, **TINY)
-    for name in STATISTICAL:
+    for name in (*STATISTICAL, *NETWORKS):
         mcfg = cfg.model_copy(update={"model": name})
         version = register_evaluation(result, mcfg, registry)
-        assert version.model == name and version.kind == "statistical"
-        assert registry.load(version.version).networks == []
-        issued, _ = forecasts_from(result.station, version.site, registry.load(version.version),
-                                   config_for(version, mcfg), origins)
+        statistical = name in STATISTICAL
+        assert version.model == name and version.kind == ("statistical" if statistical else "networks")
+        loaded = registry.load(version.version)
+        assert (loaded.networks == []) == statistical
+        issued, _ = forecasts_from(result.station, version.site, loaded, config_for(version, mcfg), origins)
+        assert set(issued.issued_by) == {name}
         want = table[table["model"] == name].pivot(index="issued_at", columns="step", values="forecast")
-        np.testing.assert_allclose(issued.values, want.to_numpy(), rtol=0, atol=1e-9, err_msg=name)
+        # statistical state is exact; networks predict through a compiled function (float32)
+        np.testing.assert_allclose(issued.values, want.to_numpy(), rtol=0, atol=1e-9 if statistical else 1e-5,
+                                   err_msg=name)
         assert register_evaluation(result, mcfg, registry).version == version.version  # idempotent
-    assert len(registry.list()) == len(STATISTICAL)
+    assert len(registry.list()) == len(STATISTICAL) + len(NETWORKS)
 
 
 def test_train_forecast_and_corrupted_state_of_a_statistical_version(sapelo_tiny_csv, tmp_path, capsys):
@@ -163,3 +169,22 @@ def test_wq_train_with_covariates_trains_and_serves_them(sapelo_tiny_csv, tmp_pa
     assert issued.version == version.version and np.isfinite(issued.values).all()
     plain, _ = train_version(cfg.model_copy(update={"covariates": []}), registry, as_of=pd.Timestamp(TINY_TRAIN_AS_OF))
     assert plain.version != version.version and plain.manifest["covariates"]["names"] == []
+
+
+@pytest.mark.parametrize("model", ["lstm", "decomp_lstm"])
+def test_wq_train_other_network_models(model, sapelo_tiny_csv, tmp_path):
+    """``wq train --model lstm`` (the raw window and the covariates) and ``--model decomp_lstm``
+    (component networks without FECA) register and serve their own kind."""
+    from wq_pipeline.forecasting import issue_forecast
+
+    cfg = EvaluateConfig(data=sapelo_tiny_csv, covariates=["Temp"], model=model, **TINY)
+    registry = Registry(tmp_path / "models")
+    version, _ = train_version(cfg, registry, as_of=pd.Timestamp(TINY_TRAIN_AS_OF))
+    assert version.model == model and version.kind == "networks"
+    loaded = registry.load(version.version)
+    layers = {type(layer).__name__ for _, net, _ in loaded.networks for layer in net.layers}
+    assert "FECA" not in layers
+    assert [n for n, _, _ in loaded.networks] == (["lstm"] if model == "lstm" else version.manifest["components"])
+    issued = issue_forecast(cfg, registry, "2012-02-05T00:00:00-05:00")
+    assert issued.version == version.version and np.isfinite(issued.values).all()
+    assert set(issued.issued_by) == {model}

@@ -116,9 +116,10 @@ def _model_args(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
 
 def _served_model_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=SERVED_MODELS, default=EvaluateConfig.model_fields["model"].default,
-                        help="the model to train, serve or register: the per-component networks (decomp_feca_lstm) "
-                        "or a statistical model, fitted as the evaluation fits it (settings chosen on the last "
-                        "--val-fraction of the data) and stored as JSON state")
+                        help="the model to train, serve or register: the per-component networks with FECA "
+                        "(decomp_feca_lstm) or without (decomp_lstm), the plain LSTM (lstm), or a statistical model, "
+                        "fitted as the evaluation fits it (settings chosen on the last --val-fraction of the data) "
+                        "and stored as JSON state")
 
 
 def _store_args(parser: argparse.ArgumentParser) -> None:

@@ -193,10 +193,12 @@ PROTOCOLS = ("stepwise", "global")
 #: the statistical models a version can hold (:mod:`wq_pipeline.models.statistical`)
 STATISTICAL_MODELS = ("persistence", "seasonal_naive", "level_adjusted_seasonal_naive", "climatology", "arima",
                       "harmonic_ar")
+#: the network models a version can hold: component networks (with FECA or without) or the plain LSTM
+NETWORK_SERVED = ("decomp_feca_lstm", "decomp_lstm", "lstm")
 #: what ``wq train``, ``wq forecast``, ``wq backfill`` and ``wq evaluate --register`` can serve
-SERVED_MODELS = ("decomp_feca_lstm", *STATISTICAL_MODELS)
-ServedModel = Literal["decomp_feca_lstm", "persistence", "seasonal_naive", "level_adjusted_seasonal_naive",
-                      "climatology", "arima", "harmonic_ar"]
+SERVED_MODELS = (*NETWORK_SERVED, *STATISTICAL_MODELS)
+ServedModel = Literal["decomp_feca_lstm", "decomp_lstm", "lstm", "persistence", "seasonal_naive",
+                      "level_adjusted_seasonal_naive", "climatology", "arima", "harmonic_ar"]
 
 
 class EvaluateConfig(BaseModel):

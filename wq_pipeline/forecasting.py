@@ -25,7 +25,7 @@ from .covariates import Covariates, build_covariates, with_covariates
 from .decompose import make_decomposer
 from .errors import InputError
 from .pipeline import load_stage
-from .protocol import stepwise_decompose
+from .protocol import raw_windows, stepwise_decompose
 from .qc import StationSeries
 from .models.forecaster import SeriesView
 from .registry import DEFAULT_MODEL, LoadedModel, ModelVersion, Registry
@@ -105,7 +105,8 @@ def forecast_origins(values: np.ndarray, origins: np.ndarray, loaded: LoadedMode
                      observed: np.ndarray | None = None, times: pd.DatetimeIndex | None = None,
                      cov: Covariates | None = None) -> tuple[np.ndarray, float]:
     """Forecasts ``(n, H)`` from the trailing windows ending at ``origins`` (stepwise
-    decomposition, one network per component, summed; a statistical version's forecaster).
+    decomposition, one network per component, summed; the plain LSTM on the raw window; a
+    statistical version's forecaster).
     Also returns the seconds spent decomposing."""
     import time
 
@@ -117,6 +118,12 @@ def forecast_origins(values: np.ndarray, origins: np.ndarray, loaded: LoadedMode
 
     from .models.train import compiled_predict  # TensorFlow: only for network versions
 
+    if loaded.version.model == "lstm":  # the raw window (and the covariates): no decomposition
+        ((_, model, scaler),) = loaded.networks
+        X = raw_windows(values, origins, cfg.window)
+        if cov is not None:
+            X = with_covariates(X, cov, origins)
+        return scaler.inverse(compiled_predict(model, scaler.transform_inputs(X).astype("float32")), X), 0.0
     fitted = loaded.version.manifest.get("decomposer_params", {})
     learnt = {"groups": fitted["groups"]} if "groups" in fitted else {}  # learnt at training time, reused as is
     decomposer = make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params(), **learnt)

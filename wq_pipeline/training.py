@@ -36,7 +36,7 @@ from .pipeline import (
     train_stage,
     training_workers,
 )
-from .protocol import eligible_origins, select_rows, stepwise_decompose, target_matrix
+from .protocol import eligible_origins, raw_windows, select_rows, stepwise_decompose, target_matrix
 from .models.forecaster import SeriesView
 from .qc import StationSeries
 from .registry import DEFAULT_MODEL, ModelVersion, Registry, version_id
@@ -140,6 +140,9 @@ def train_version(cfg: EvaluateConfig, registry: Registry, *, as_of: pd.Timestam
                 f"{cfg.data}: '{cfg.target}' up to {times[-1].isoformat()} yields {part.size} {name} origins with "
                 f"window {cfg.window}, decomposition window {cfg.decomp_window} and horizon {cfg.horizon} "
                 f"(at least {minimum} needed); train on more data (a later --as-of) or shorten the windows")
+    if cfg.model == "lstm":
+        return _train_plain_lstm(cfg, registry, station, (values, observed, times), (train, val), version, digest,
+                                 site, workers, progress), True
     decomposer = make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params())
     t0 = time.perf_counter()
     if progress:
@@ -160,8 +163,9 @@ def train_version(cfg: EvaluateConfig, registry: Registry, *, as_of: pd.Timestam
     def inputs(X: np.ndarray, k: int) -> np.ndarray:  # component k, then the covariate channels
         return np.concatenate([X[:, :, k:k + 1], X[:, :, K:]], axis=2)
 
-    jobs = [TrainJob("feca_" + name, True, inputs(X_tr, k), Y_tr[:, k, :], inputs(X_va, k), Y_va[:, k, :],
-                     inputs(X_va, k), predict_val=False) for k, name in enumerate(decomposer.names)]
+    feca = cfg.model == "decomp_feca_lstm"
+    jobs = [TrainJob(("feca_" if feca else "plain_") + name, feca, inputs(X_tr, k), Y_tr[:, k, :], inputs(X_va, k),
+                     Y_va[:, k, :], inputs(X_va, k), predict_val=False) for k, name in enumerate(decomposer.names)]
     if progress:
         progress(f"training {len(jobs)} networks on {train.size} samples")
     trained = _train_all(jobs, cfg, min(workers, training_workers(cfg, jobs)))
@@ -176,8 +180,37 @@ def train_version(cfg: EvaluateConfig, registry: Registry, *, as_of: pd.Timestam
                                for t in trained}},
     )
     manifest["covariates"] = covariate_record(cov, cfg)
+    manifest["model"] = cfg.model
     networks = [(name, t.model, t.scaler) for name, t in zip(decomposer.names, trained)]
     return registry.save(manifest, networks), True
+
+
+def _train_plain_lstm(cfg: EvaluateConfig, registry: Registry, station: StationSeries,
+                      series: tuple[np.ndarray, np.ndarray, pd.DatetimeIndex], split: tuple[np.ndarray, np.ndarray],
+                      version: str, digest: str, site: str, workers: int,
+                      progress: Callable[[str], None] | None) -> ModelVersion:
+    """Train and register the plain LSTM (the raw window plus the covariates), as the evaluation
+    trains it: targets at real observations only."""
+    (values, observed, times), (train, val) = series, split
+    t0 = time.perf_counter()
+    cov = build_covariates(station, cfg.covariates, int(val[0]) if val.size else values.size, cfg.qc.max_gap)
+    y_obs = np.where(observed, values, np.nan)
+    X_tr = with_covariates(raw_windows(values, train, cfg.window), cov, train)
+    X_va = with_covariates(raw_windows(values, val, cfg.window), cov, val)
+    job = TrainJob("lstm", False, X_tr, target_matrix(y_obs, train, cfg.horizon), X_va,
+                   target_matrix(y_obs, val, cfg.horizon), X_va, predict_val=False)
+    if progress:
+        progress(f"training the plain LSTM on {train.size} samples")
+    (trained,) = _train_all([job], cfg, 1)
+    manifest = build_manifest(
+        version=version, site=site, cfg=cfg, station=station, components=["lstm"], decomposer_params={},
+        times=times, digest=digest, procedure="wq train",
+        validation=validation_scores(values, observed, val, trained.forecast, cfg.horizon),
+        training={"n_train": int(train.size), "n_val": int(val.size), "seconds": round(time.perf_counter() - t0, 3),
+                  "networks": {"lstm": {k: trained.training[k] for k in ("epochs_run", "best_epoch", "seconds")}}},
+    )
+    manifest.update(method="lstm", model="lstm", covariates=covariate_record(cov, cfg))
+    return registry.save(manifest, [("lstm", trained.model, trained.scaler)])
 
 
 def covariate_record(cov: Covariates, cfg: EvaluateConfig) -> dict[str, Any]:
@@ -259,9 +292,13 @@ def register_evaluation(result: EvaluationResult, cfg: EvaluateConfig, registry:
     if cfg.model in STATISTICAL_MODELS:
         return _register_statistical(result, cfg, registry, version, digest, site)
     by_name = {t.name: t for t in result.trained}
-    components = list(metrics["components"])
-    nets = [by_name["feca_" + name] for name in components]
-    main = metrics["models"]["decomp_feca_lstm"]
+    if cfg.model == "lstm":
+        components, nets = ["lstm"], [by_name["lstm"]]
+    else:
+        components = list(metrics["components"])
+        prefix = "feca_" if cfg.model == "decomp_feca_lstm" else "plain_"
+        nets = [by_name[prefix + name] for name in components]
+    main = metrics["models"][cfg.model]
     manifest = build_manifest(
         version=version, site=site, cfg=cfg, station=station, components=components,
         decomposer_params=metrics["decomposer_params"], times=times, digest=digest, procedure="wq evaluate",
@@ -270,5 +307,7 @@ def register_evaluation(result: EvaluationResult, cfg: EvaluateConfig, registry:
         training={"n_train": metrics["n_train"], "n_val": metrics["n_val"], "evaluation_out": str(cfg.out),
                   "networks": {t.name: {k: t.training[k] for k in ("epochs_run", "best_epoch", "seconds")} for t in nets}},
     )
-    manifest["covariates"] = covariate_record(plan.covariates, cfg)
+    manifest.update(covariates=covariate_record(plan.covariates, cfg), model=cfg.model)
+    if cfg.model == "lstm":
+        manifest.update(method="lstm", decomposer_params={})
     return registry.save(manifest, [(name, t.model, t.scaler) for name, t in zip(components, nets)])
