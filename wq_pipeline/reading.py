@@ -12,7 +12,6 @@ Detection, overridable by :class:`wq_pipeline.config.ReadOptions`:
 from __future__ import annotations
 
 import gzip
-import io
 import re
 import zlib
 from dataclasses import dataclass
@@ -146,7 +145,7 @@ def read_cells(path: Path, options: ReadOptions | None = None) -> RawTable:
 def _read_text(path: Path, options: ReadOptions) -> RawTable:
     compression = "gzip" if _is_gzip(path) else None
     sample, encoding = _sample_text(path, compression)
-    lines = [ln for ln in io.StringIO(sample).read().splitlines() if ln.strip()]
+    lines = [ln for ln in sample.splitlines() if ln.strip()]
     if not lines:
         raise InputError(f"{path.name}: file is empty (expected a CSV header line and data rows)")
     header = lines[0]
