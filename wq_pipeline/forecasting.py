@@ -6,8 +6,9 @@ up to ``t``. It decomposes that origin's trailing window exactly as the stepwise
 so it equals the forecast ``wq evaluate`` makes at that origin with the same networks.
 ``issued_at`` in the archive is the origin: the time of the newest observation used.
 
-Fallback, never a hole: where the served version cannot issue at an origin (a non-finite
-forecast), the row comes from the best other registered statistical version of the same site and
+Fallback, never a hole: where the served version cannot issue (its trailing window is broken by
+a gap, so the newest real observation within H steps is used instead, or its forecast is not
+finite), the row comes from the best other registered statistical version of the same site and
 target trained no later than it (lowest validation RMSE first), and finally from persistence,
 which always can. ``issued_by`` records which model issued each origin's rows.
 """
