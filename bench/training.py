@@ -2,7 +2,7 @@
 
 The demo's data and settings (Sapelo DO hourly, stepwise VMD K=8, W=48, H=6, 20 epochs, batch 128,
 32 units, patience 4): the windows are decomposed with the pipeline's own stages, the networks
-are the pipeline's (``pipeline.training_jobs`` + ``pipeline.fit_predict``: build, XLA compile
+are the pipeline's (``pipeline.training_jobs`` + ``network_jobs.fit_predict``: build, XLA compile
 when the pipeline would, fit with early stopping, predict). Every measurement runs in a fresh
 spawned single-threaded TensorFlow process, like the pipeline's training pool:
 
@@ -32,14 +32,14 @@ import _common as C  # noqa: E402
 
 
 def _fit_jobs(jobs, cfg, jit: bool | None = None, reuse: bool = False) -> list[dict]:
-    """Train ``jobs`` with ``pipeline.fit_predict``; ``jit`` True/False forces XLA on/off (None: the
-    pipeline's own setting, ``pipeline.USE_XLA``); ``reuse``: the training workers' way (one
+    """Train ``jobs`` with ``network_jobs.fit_predict``; ``jit`` True/False forces XLA on/off (None:
+    the pipeline's own setting, ``network_jobs.USE_XLA``); ``reuse``: the training workers' way (one
     compiled network per architecture, reset between jobs)."""
-    from wq_pipeline import pipeline
-    from wq_pipeline.pipeline import fit_predict
+    from wq_pipeline import network_jobs
+    from wq_pipeline.network_jobs import fit_predict
 
     if jit is not None:
-        pipeline.USE_XLA = bool(jit)
+        network_jobs.USE_XLA = bool(jit)
     out = []
     for job in jobs:
         t0 = time.perf_counter()
@@ -59,7 +59,7 @@ def _grouped(jobs, cfg, epochs: int) -> dict:
     from wq_pipeline.scaling import Scaler
 
     Xtr, Ytr, Xva, Yva = [], [], [], []
-    for job in jobs:  # scaled exactly as pipeline.fit_predict scales each job
+    for job in jobs:  # scaled exactly as network_jobs.fit_predict scales each job
         keep_tr = np.isfinite(job.X_train).all(axis=(1, 2)) & np.isfinite(job.Y_train).all(axis=1)
         keep_va = np.isfinite(job.X_val).all(axis=(1, 2)) & np.isfinite(job.Y_val).all(axis=1)
         sc = Scaler.fit(job.X_train[keep_tr])
@@ -158,7 +158,7 @@ def main() -> None:
 
     print("one plain LSTM:", flush=True)
     lstm = _in_worker(_fit_jobs, [by["lstm"]], cfg)[0]
-    jit_default = __import__("wq_pipeline.pipeline").pipeline.USE_XLA
+    jit_default = __import__("wq_pipeline.network_jobs").network_jobs.USE_XLA
     print(f"one plain LSTM with XLA {'off' if jit_default else 'on'} (the pipeline uses it "
           f"{'on' if jit_default else 'off'} here):", flush=True)
     lstm_other = _in_worker(_fit_jobs, [by["lstm"]], cfg, not jit_default)[0]

@@ -9,7 +9,8 @@ import pytest
 
 from tests.conftest import TINY
 from wq_pipeline.config import EvaluateConfig
-from wq_pipeline.pipeline import fit_predict, lstm_job, load_stage, plan_stage
+from wq_pipeline.network_jobs import fit_predict
+from wq_pipeline.pipeline import lstm_job, load_stage, plan_stage
 from wq_pipeline.scaling import Scaler
 
 SHIFT = 4.0  # mg/L: a level the training period never saw
@@ -56,7 +57,7 @@ def test_a_level_free_network_forecasts_a_shifted_series_shifted(lstm_inputs):
     assert np.abs(moved.val_forecast - (base.val_forecast + SHIFT)).max() < 1e-3
     # the test inputs alone shifted (a level outside training): the same
     net, scaler = base.model, base.scaler
-    from wq_pipeline.pipeline import network_forecast
+    from wq_pipeline.network_jobs import network_forecast
 
     assert np.abs(network_forecast(net, scaler, job.X_test + SHIFT) - (base.forecast + SHIFT)).max() < 1e-4
     plain = cfg.model_copy(update={"level_free": False})

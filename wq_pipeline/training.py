@@ -26,8 +26,6 @@ from .metrics import score
 from .pipeline import (
     EvaluationResult,
     StageRunner,
-    TrainedForecast,
-    TrainJob,
     fit_on_origins,
     load_stage,
     observed_component_targets,
@@ -38,6 +36,7 @@ from .pipeline import (
 )
 from .protocol import eligible_origins, raw_windows, select_rows, stepwise_decompose, target_matrix
 from .models.forecaster import SeriesView
+from .network_jobs import TrainedForecast, TrainJob
 from .qc import StationSeries
 from .registry import DEFAULT_MODEL, ModelVersion, Registry, version_id
 
