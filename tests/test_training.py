@@ -88,8 +88,8 @@ def test_two_stage_version_learns_its_groups_from_its_own_training_data(sapelo_t
 # --------------------------------------------------------------------------- statistical models
 
 
-STATISTICAL = ("persistence", "seasonal_naive", "level_adjusted_seasonal_naive", "climatology", "arima", "harmonic_ar")
-NETWORKS = ("decomp_feca_lstm", "decomp_lstm", "lstm")
+from wq_pipeline.config import NETWORK_SERVED as NETWORKS  # noqa: E402
+from wq_pipeline.config import STATISTICAL_MODELS as STATISTICAL  # noqa: E402
 
 
 def test_registered_models_forecast_what_the_evaluation_scored(tiny_stepwise_run, tmp_path):

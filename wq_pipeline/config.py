@@ -197,8 +197,7 @@ STATISTICAL_MODELS = ("persistence", "seasonal_naive", "level_adjusted_seasonal_
 NETWORK_SERVED = ("decomp_feca_lstm", "decomp_lstm", "lstm")
 #: what ``wq train``, ``wq forecast``, ``wq backfill`` and ``wq evaluate --register`` can serve
 SERVED_MODELS = (*NETWORK_SERVED, *STATISTICAL_MODELS)
-ServedModel = Literal["decomp_feca_lstm", "decomp_lstm", "lstm", "persistence", "seasonal_naive",
-                      "level_adjusted_seasonal_naive", "climatology", "arima", "harmonic_ar"]
+ServedModel = Literal[SERVED_MODELS]  # type: ignore[valid-type]
 
 
 class EvaluateConfig(BaseModel):

@@ -22,7 +22,7 @@ import pandas as pd
 from .config import QCConfig, ReadOptions
 from .errors import InputError
 from .reading import RawTable, apply_decimal, read_cells
-from .timestamps import parse_timestamps, row_ref
+from .timestamps import parse_timestamps
 
 if TYPE_CHECKING:  # pragma: no cover
     from .qc import StationSeries

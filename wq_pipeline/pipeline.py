@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .config import EvaluateConfig
+from .config import STATISTICAL_MODELS, EvaluateConfig
 from .covariates import Covariates, build_covariates, covariate_windows, resolve_covariates, with_covariates
 from .decompose import Decomposer, make_decomposer
 from .ensemble import History, combine, distinct_members, online_weights, weight_summary, with_history
@@ -54,8 +54,7 @@ from .qc import StationSeries
 from .stationarity import stationarity_table
 from .workers import resolve_jobs, training_pool
 
-BASELINE_NAMES = ("persistence", "seasonal_naive", "level_adjusted_seasonal_naive", "climatology", "arima",
-                  "harmonic_ar")
+BASELINE_NAMES = STATISTICAL_MODELS
 NETWORK_MODELS = ("lstm", "decomp_lstm", "decomp_feca_lstm", "hybrid_feca_lstm")
 # What the ensemble combines: every baseline and every network model.
 MEMBER_NAMES = (*BASELINE_NAMES, *NETWORK_MODELS)

@@ -36,7 +36,8 @@ import pandas as pd
 
 from .config import QCConfig
 from .errors import InputError
-from .load import LoadedTable, find_column, first_non_numeric, read_context, row_ref
+from .load import LoadedTable, find_column, first_non_numeric, read_context
+from .timestamps import row_ref
 from .spikes import column_params, describe, spike_guard
 
 #: NERRS codes whose reading is always removed, and those counted as "rejected"

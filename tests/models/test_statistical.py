@@ -106,3 +106,9 @@ def test_daily_series_fits_every_forecaster(shared_data: Path):
         assert np.isfinite(out[np.isfinite(y[test])]).mean() > 0.5, name
     assert statistical_forecaster("climatology").fit(view).state()["kind"] == "day_of_year"
     assert pd.Timedelta(t[1] - t[0]) == pd.Timedelta("1D")
+
+
+def test_every_statistical_model_the_config_names_has_a_forecaster():
+    from wq_pipeline.config import STATISTICAL_MODELS
+
+    assert tuple(STATISTICAL_FORECASTERS) == STATISTICAL_MODELS
