@@ -1,10 +1,12 @@
 """Backfill benchmark: one month of hourly forecasts (720 issue times, 2012-10-01 00:00 to
-2012-10-30 23:00) for the Sapelo demo series with the demo's model (VMD K=8, W=48, L=512, H=6).
+2012-10-30 23:00) for the Sapelo demo series with the served main model (the online-weighted
+ensemble of every baseline and network model; the demo's settings: VMD K=8, W=48, L=512, H=6).
 
-Three commands, each a real ``wq`` process on a fresh SQLite archive in a temporary folder:
+Real ``wq`` processes on a fresh SQLite archive in a temporary folder:
 
-1. ``wq train --as-of 2012-10-01T00:00`` registers the model version the backfill uses (timed on
-   its own: training is not part of the backfill target);
+1. ``wq train --as-of 2012-10-01T00:00`` registers the main model version the backfill uses (its
+   20 networks: plain LSTM, 9 component networks with FECA and 9 without, the hybrid; timed on
+   its own against the training target);
 2. ``wq backfill`` over the month: wall time of the command (Python and TensorFlow start-up
    included), forecasts per second, and the decomposition's share of the backfill's own time;
 3. the same ``wq backfill`` again: a resumed run with nothing left to do (skips all 720);
@@ -106,15 +108,20 @@ def main() -> None:
         "runs": runs,
         "harmonic_ar": harmonic,
     }
-    targets = [C.target("720 hourly issue times, wall time of wq backfill", b["wall_s"], 120, higher_is_better=False,
-                        unit=" s"),
+    targets = [C.target("720 hourly issue times with the main model (ensemble), wall time of wq backfill", b["wall_s"],
+                        60, higher_is_better=False, unit=" s"),
+               C.target("wq train of the main model (ensemble, 20 networks), wall time", round(train_s, 1), 282,
+                        higher_is_better=False, unit=" s"),
                C.target("720 hourly issue times with --model harmonic_ar, wall time of wq backfill",
                         harmonic["backfill_wall_s"], 60, higher_is_better=False, unit=" s")]
     notes = [
         "Training the version the backfill uses is timed separately (train_version_wall_s); with --retrain-every 7d "
         "a backfill of this month would add about five such trainings.",
         "backfill_wall_s includes starting Python, importing TensorFlow, loading and QC of the file, and loading "
-        "the 9 Keras networks; backfill_in_run_s is the backfill function itself.",
+        "the ensemble's 20 Keras networks; backfill_in_run_s is the backfill function itself (every member's "
+        "forecasts at every origin, the weights and the combination).",
+        "The training target is the nine-network per-component version's last measured wall time (282 s, the "
+        "serving issue); the backfill target is the serving issue's 60 s.",
     ]
     C.write_result("backfill", figures, targets, notes, started, info)
 

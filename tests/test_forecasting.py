@@ -15,6 +15,7 @@ from wq_pipeline.backfill import run_backfill
 from wq_pipeline.config import EvaluateConfig
 from wq_pipeline.errors import InputError
 from wq_pipeline.forecasting import issue_forecast
+from wq_pipeline.models.forecaster import SeriesView
 from wq_pipeline.registry import Registry
 from wq_pipeline.training import register_evaluation
 
@@ -27,8 +28,9 @@ def test_stored_forecasts_equal_the_evaluation_at_every_test_origin(tiny_stepwis
     plan = result.plan
     assert version.trained_until == plan.times[plan.split.test_start - 1]
 
+    assert version.model == "ensemble"  # the main model, by default
     evaluated = pd.read_csv(out / "forecasts.csv")
-    evaluated = evaluated[evaluated["model"] == "decomp_feca_lstm"]
+    evaluated = evaluated[evaluated["model"] == "ensemble"]
     evaluated["issued_at"] = pd.to_datetime(evaluated["issued_at"], utc=True)
 
     # one forecast through the single-forecast path
@@ -47,6 +49,13 @@ def test_stored_forecasts_equal_the_evaluation_at_every_test_origin(tiny_stepwis
     merged = stored.merge(evaluated, on=["issued_at", "step"], how="inner")
     assert len(merged) == len(evaluated) == plan.split.test.size * TINY["horizon"]
     np.testing.assert_allclose(merged["value"], merged["forecast"], rtol=0, atol=1e-5)
+
+    # the served ensemble's weights at every test origin are the evaluation's, bit for bit: they
+    # come from the record of member forecasts and the observations known at each origin
+    loaded = registry.load(version.version)
+    view = SeriesView(plan.values, plan.observed, plan.times, TINY["horizon"], plan.values.size, np.empty(0, np.int64))
+    fold = result.folds[-1]
+    np.testing.assert_array_equal(loaded.forecaster.weights(view, plan.split.test), fold.weights[plan.split.val.size:])
 
 
 def test_forecast_as_of_uses_only_observations_up_to_then(tiny_model, sapelo_tiny_csv, tmp_path):
@@ -96,7 +105,7 @@ def test_two_stage_version_forecasts_with_the_groups_learnt_in_evaluation(sapelo
     plan = result.plan
     origin = plan.times[plan.split.test[len(plan.split.test) // 3]]
     issued = issue_forecast(cfg, registry, origin)
-    evaluated = result.forecasts[(result.forecasts["model"] == "decomp_feca_lstm")
+    evaluated = result.forecasts[(result.forecasts["model"] == "ensemble")
                                  & (pd.to_datetime(result.forecasts["issued_at"], utc=True) == origin)]
     np.testing.assert_allclose(issued.values[0], evaluated.sort_values("step")["forecast"].to_numpy(), rtol=0, atol=1e-5)
 
@@ -116,13 +125,13 @@ def test_a_version_with_covariates_serves_what_the_evaluation_scored(sapelo_tiny
     assert record["names"] == ["Temp", "Sal"] and set(record["fill_means"]) == {"Temp", "Sal"}
     assert record["fill_means"]["Temp"] == pytest.approx(result.plan.covariates.info["Temp"]["fill_mean"])
 
-    evaluated = result.forecasts[result.forecasts["model"] == "decomp_feca_lstm"]
+    evaluated = result.forecasts[result.forecasts["model"] == "ensemble"]
     plan = result.plan
     archive = Archive(f"sqlite:///{tmp_path / 'wq.db'}")
     first, last = plan.times[plan.split.test[0]], plan.times[plan.split.test[-1]]
     run_backfill(cfg, registry, archive, start=first, end=last, every="1h", model_version=version.version)
     stored = archive.forecasts(target="DO_obs")
-    served = stored[stored["issued_by"] == "decomp_feca_lstm"]
+    served = stored[stored["issued_by"] == "ensemble"]
     merged = served.merge(evaluated.assign(issued_at=pd.to_datetime(evaluated["issued_at"], utc=True)),
                           on=["issued_at", "step"], how="inner")
     assert len(merged) == plan.split.test.size * TINY["horizon"]

@@ -33,12 +33,16 @@ def test_training_as_of_sees_exactly_the_data_a_user_had_then(tiny_model, sapelo
     cfg, root, version = tiny_model
     m = version.manifest
     assert pd.Timestamp(m["training_period"]["end"]) == pd.Timestamp(TINY_TRAIN_AS_OF)
-    assert m["components"] == ["imf1", "imf2", "residual"] and m["procedure"] == "wq train"
+    # the main model by default: its members' networks, one file each
+    comps = ["imf1", "imf2", "residual"]
+    assert m["model"] == "ensemble" and m["kind"] == "forecaster" and m["procedure"] == "wq train"
+    assert m["components"] == ["lstm", *(f"plain_{c}" for c in comps), *(f"feca_{c}" for c in comps), "hybrid"]
     assert m["training"]["n_train"] > 400 and m["training"]["n_val"] >= 10
     # all TINY options are recorded, so forecasts can rebuild the same decomposition
     assert all(m["config"][k] == v for k, v in TINY.items())
     assert np.isfinite(m["validation"]["rmse"]) and m["validation"]["n_points"] == m["training"]["n_val"]
-    assert set(m["files"]) == {"scalers.json", *(f"networks/{c}.keras" for c in m["components"])}
+    assert set(m["files"]) == {"scalers.json", "forecaster.json", "arrays.npz",
+                                *(f"networks/{c}.keras" for c in m["components"])}
 
     # the same cut-off on a file that ends at TINY_TRAIN_AS_OF gives the very same version:
     # same data hash, so nothing after the cut-off reached the training data
@@ -79,7 +83,8 @@ def test_two_stage_version_learns_its_groups_from_its_own_training_data(sapelo_t
     version, trained = train_version(cfg, registry, as_of=pd.Timestamp(TINY_TRAIN_AS_OF))
     params = version.manifest["decomposer_params"]
     assert trained and len(params["groups"]) == 4 and params["groups"][0] == 0
-    assert version.manifest["components"] == ["high_vmd1", "high_vmd2", "medium", "low", "residual"]
+    assert [c for c in version.manifest["components"] if c.startswith("feca_")] == [
+        f"feca_{c}" for c in ("high_vmd1", "high_vmd2", "medium", "low", "residual")]
     issued = issue_forecast(cfg, registry, pd.Timestamp("2012-02-10T12:00:00-05:00"))
     assert issued.version == version.version and np.isfinite(issued.values).all()
     assert 0.0 < issued.values.mean() < 15.0  # mg/L of dissolved oxygen, not a unit slip
@@ -104,11 +109,11 @@ def test_registered_models_forecast_what_the_evaluation_scored(tiny_stepwise_run
     origins = result.plan.split.test
     registry = Registry(tmp_path / "models")
     cfg = EvaluateConfig(data=Path(result.metrics["dataset"]), out=out, **TINY)
-    for name in (*STATISTICAL, *NETWORKS):
+    for name in (*STATISTICAL, *NETWORKS, "ensemble"):
         mcfg = cfg.model_copy(update={"model": name})
         version = register_evaluation(result, mcfg, registry)
         statistical = name in STATISTICAL
-        assert version.model == name and version.kind == ("statistical" if statistical else "networks")
+        assert version.model == name and version.kind == ("statistical" if statistical else "forecaster")
         loaded = registry.load(version.version)
         assert (loaded.networks == []) == statistical
         issued, _ = forecasts_from(result.station, version.site, loaded, config_for(version, mcfg), origins)
@@ -118,7 +123,7 @@ def test_registered_models_forecast_what_the_evaluation_scored(tiny_stepwise_run
         np.testing.assert_allclose(issued.values, want.to_numpy(), rtol=0, atol=1e-9 if statistical else 1e-5,
                                    err_msg=name)
         assert register_evaluation(result, mcfg, registry).version == version.version  # idempotent
-    assert len(registry.list()) == len(STATISTICAL) + len(NETWORKS)
+    assert len(registry.list()) == len(STATISTICAL) + len(NETWORKS) + 1
 
 
 def test_train_forecast_and_corrupted_state_of_a_statistical_version(sapelo_tiny_csv, tmp_path, capsys):
@@ -139,7 +144,7 @@ def test_train_forecast_and_corrupted_state_of_a_statistical_version(sapelo_tiny
     assert f"by model version {version.version}" in capsys.readouterr().out
     # the per-component model has no version here: the default --model says so
     assert main(["forecast", *data, "--as-of", "2012-02-03T00:00"]) == 2
-    assert "no model version of model 'decomp_feca_lstm'" in capsys.readouterr().err
+    assert "no model version of model 'ensemble'" in capsys.readouterr().err
     # an altered state file is refused (exit 2), as is a manifest of an unknown kind
     state = version.path / "forecaster.json"
     os.chmod(state, 0o644)
@@ -164,7 +169,9 @@ def test_wq_train_with_covariates_trains_and_serves_them(sapelo_tiny_csv, tmp_pa
     version, trained = train_version(cfg, registry, as_of=pd.Timestamp(TINY_TRAIN_AS_OF))
     assert trained and version.manifest["covariates"]["names"] == ["Temp"]
     loaded = registry.load(version.version)
-    assert all(model.input_shape[-1] == 2 for _, model, _ in loaded.networks)  # component + Temp
+    channels = {name: model.input_shape[-1] for name, model, _ in loaded.networks}
+    assert all(c == 2 for name, c in channels.items() if name != "hybrid")  # component (or raw series) + Temp
+    assert channels["hybrid"] == 1 + 3 + 1 + 4  # raw, 3 components, Temp, 4 calendar terms
     issued = issue_forecast(cfg, registry, "2012-02-05T00:00:00-05:00")
     assert issued.version == version.version and np.isfinite(issued.values).all()
     plain, _ = train_version(cfg.model_copy(update={"covariates": []}), registry, as_of=pd.Timestamp(TINY_TRAIN_AS_OF))
@@ -180,11 +187,13 @@ def test_wq_train_other_network_models(model, sapelo_tiny_csv, tmp_path):
     cfg = EvaluateConfig(data=sapelo_tiny_csv, covariates=["Temp"], model=model, **TINY)
     registry = Registry(tmp_path / "models")
     version, _ = train_version(cfg, registry, as_of=pd.Timestamp(TINY_TRAIN_AS_OF))
-    assert version.model == model and version.kind == "networks"
+    assert version.model == model and version.kind == "forecaster"
     loaded = registry.load(version.version)
     layers = {type(layer).__name__ for _, net, _ in loaded.networks for layer in net.layers}
     assert "FECA" not in layers
-    assert [n for n, _, _ in loaded.networks] == (["lstm"] if model == "lstm" else version.manifest["components"])
+    assert [n for n, _, _ in loaded.networks] == version.manifest["components"]
+    assert version.manifest["components"] == (["lstm"] if model == "lstm" else ["plain_imf1", "plain_imf2",
+                                                                                  "plain_residual"])
     issued = issue_forecast(cfg, registry, "2012-02-05T00:00:00-05:00")
     assert issued.version == version.version and np.isfinite(issued.values).all()
     assert set(issued.issued_by) == {model}

@@ -116,10 +116,11 @@ def _model_args(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
 
 def _served_model_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=SERVED_MODELS, default=EvaluateConfig.model_fields["model"].default,
-                        help="the model to train, serve or register: the per-component networks with FECA "
-                        "(decomp_feca_lstm) or without (decomp_lstm), the plain LSTM (lstm), or a statistical model, "
-                        "fitted as the evaluation fits it (settings chosen on the last --val-fraction of the data) "
-                        "and stored as JSON state")
+                        help="the model to train, serve or register: the main model (ensemble: the online-weighted "
+                        "ensemble of every model below, with the record of their errors its weights need), the hybrid "
+                        "(hybrid_feca_lstm), the per-component networks with FECA (decomp_feca_lstm) or without "
+                        "(decomp_lstm), the plain LSTM (lstm), or a statistical model, each fitted as the evaluation "
+                        "fits it (settings chosen on the last --val-fraction of the data)")
 
 
 def _store_args(parser: argparse.ArgumentParser) -> None:
@@ -201,9 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-flow", action="store_true",
                    help="run the stages in-process without Prefect (same results; no flow run is recorded)")
     e.add_argument("--register", action="store_true",
-                   help="save the evaluated --model (default decomp_feca_lstm: one FECA-LSTM per component; or a "
-                   "statistical model), fitted before the test period, to the model registry, so 'wq forecast' can "
-                   "issue forecasts with it (the ensemble main model cannot be registered yet)")
+                   help="save the evaluated --model (default: the ensemble main model, with its members and "
+                   "the record of their forecasts), as its last fold fitted it before its test period, to the model "
+                   "registry, so 'wq forecast' and 'wq backfill' issue what the evaluation scored")
     _served_model_arg(e)
     e.add_argument("--models", type=Path, metavar="DIR", help="model registry folder for --register (default: models/)")
     e.add_argument("--config", type=Path, metavar="FILE", help="settings file (default: wq.toml here, if present)")
@@ -215,10 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("dir", type=Path, help="output folder of a finished 'wq evaluate' run")
 
     t = sub.add_parser("train", formatter_class=fmt, help="train a model version on the data known at a time and register it",
-                       description="Train the decomposition model's component networks (stepwise decomposition, "
-                       "FECA-LSTM per component) on the data known at --as-of and save them as a model version "
-                       "(a folder in --models with a manifest). The same data and options give the same version "
-                       "id, so rerunning does not train twice.")
+                       description="Fit --model (default: the main model, the online-weighted ensemble of every "
+                       "baseline and network model, as 'wq evaluate' fits it) on the data known at --as-of and save "
+                       "it as a model version (a folder in --models with a manifest). The same data and options give "
+                       "the same version id, so rerunning does not train twice.")
     _data_args(t)
     _model_args(t)
     _served_model_arg(t)

@@ -193,10 +193,12 @@ PROTOCOLS = ("stepwise", "global")
 #: the statistical models a version can hold (:mod:`wq_pipeline.models.statistical`)
 STATISTICAL_MODELS = ("persistence", "seasonal_naive", "level_adjusted_seasonal_naive", "climatology", "arima",
                       "harmonic_ar")
-#: the network models a version can hold: component networks (with FECA or without) or the plain LSTM
-NETWORK_SERVED = ("decomp_feca_lstm", "decomp_lstm", "lstm")
+#: the network models a version can hold: component networks (with FECA or without), the plain LSTM, the hybrid
+NETWORK_SERVED = ("decomp_feca_lstm", "decomp_lstm", "lstm", "hybrid_feca_lstm")
+#: the main model: the online-weighted ensemble of every statistical and network model
+MAIN_MODEL = "ensemble"
 #: what ``wq train``, ``wq forecast``, ``wq backfill`` and ``wq evaluate --register`` can serve
-SERVED_MODELS = (*NETWORK_SERVED, *STATISTICAL_MODELS)
+SERVED_MODELS = (MAIN_MODEL, *NETWORK_SERVED, *STATISTICAL_MODELS)
 ServedModel = Literal[SERVED_MODELS]  # type: ignore[valid-type]
 
 
@@ -222,7 +224,8 @@ class EvaluateConfig(BaseModel):
     - ``folds``, ``test_start``: K test periods spread over the series, or the test period's start
       (ISO time; :func:`wq_pipeline.protocol.fold_bounds`); ``test_fraction`` sets one fold's length.
     - ``model``: the model ``wq train`` fits and ``wq forecast`` / ``wq backfill`` serve (and
-      ``wq evaluate --register`` registers): the per-component networks or a statistical model.
+      ``wq evaluate --register`` registers): the main model (the ensemble) by default, or any
+      one of its members.
     - ``ensemble_rule``, ``ensemble_half_life`` (grid steps; None: 60 days on sub-daily grids, 280
       steps on daily ones): how the
       main model, the online-weighted ensemble (:mod:`wq_pipeline.ensemble`), weighs its members.
@@ -277,7 +280,7 @@ class EvaluateConfig(BaseModel):
     test_start: str | None = None
     ensemble_rule: Literal["softmax", "inverse_mse", "best", "stack"] = "stack"
     ensemble_half_life: float | None = Field(default=None, gt=0)
-    model: ServedModel = "decomp_feca_lstm"
+    model: ServedModel = MAIN_MODEL
     out: Path = Path("reports/latest")
     qc: QCConfig = Field(default_factory=QCConfig)
     command: str = ""

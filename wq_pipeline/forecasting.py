@@ -2,8 +2,10 @@
 
 A forecast as of ``t`` is issued from the newest usable origin at or before ``t`` (a real
 observation whose trailing window is complete) with the newest model version trained on data
-up to ``t``. It decomposes that origin's trailing window exactly as the stepwise evaluation does,
-so it equals the forecast ``wq evaluate`` makes at that origin with the same networks.
+up to ``t``, through the version's forecaster (:mod:`wq_pipeline.models`; the main model, the
+ensemble, by default). It builds that origin's inputs exactly as the stepwise evaluation does, so
+it equals the forecast ``wq evaluate`` makes at that origin with the same fitted models (and, for
+the ensemble, the same weights).
 ``issued_at`` in the archive is the origin: the time of the newest observation used.
 
 Fallback, never a hole: where the served version cannot issue (its trailing window is broken by
@@ -21,15 +23,13 @@ import numpy as np
 import pandas as pd
 
 from .asof import as_timestamp, check_within, origin_ok, origin_positions, site_key
-from .config import EvaluateConfig
-from .covariates import Covariates, build_covariates, with_covariates
-from .decompose import make_decomposer
+from .config import MAIN_MODEL, EvaluateConfig
+from .covariates import Covariates, build_covariates
 from .errors import InputError
+from .models.forecaster import Forecaster, SeriesView
 from .pipeline import load_stage
-from .protocol import raw_windows, stepwise_decompose
 from .qc import StationSeries
-from .models.forecaster import SeriesView
-from .registry import DEFAULT_MODEL, LoadedModel, ModelVersion, Registry
+from .registry import LoadedModel, ModelVersion, Registry
 from .training import config_for
 
 
@@ -76,15 +76,10 @@ def select_version(registry: Registry, site: str, target: str, as_of: pd.Timesta
     version = registry.newest(site, target, as_of, model)
     if version is None:
         which = f" of model '{model}'" if model else ""
-        hint = f" --model {model}" if model and model != DEFAULT_MODEL else ""
+        hint = f" --model {model}" if model and model != MAIN_MODEL else ""
         raise InputError(f"no model version{which} for site '{site}', target '{target}' trained on data up to "
                          f"{as_of.isoformat()} in {registry.root}; run 'wq train --as-of {as_of.isoformat()}{hint}' first")
     return version
-
-
-def _view(values: np.ndarray, observed: np.ndarray, times: pd.DatetimeIndex, horizon: int) -> SeriesView:
-    """A fitted forecaster's view of the live series (no split: it only forecasts)."""
-    return SeriesView(values, observed, times, horizon, int(values.size), np.empty(0, np.int64))
 
 
 def version_covariates(station: StationSeries, version: ModelVersion) -> Covariates | None:
@@ -102,45 +97,24 @@ def version_covariates(station: StationSeries, version: ModelVersion) -> Covaria
                          f"{', '.join(names)})") from None
 
 
-def forecast_origins(values: np.ndarray, origins: np.ndarray, loaded: LoadedModel, cfg: EvaluateConfig,
-                     observed: np.ndarray | None = None, times: pd.DatetimeIndex | None = None,
-                     cov: Covariates | None = None) -> tuple[np.ndarray, float]:
-    """Forecasts ``(n, H)`` from the trailing windows ending at ``origins`` (stepwise
-    decomposition, one network per component, summed; the plain LSTM on the raw window; a
-    statistical version's forecaster).
-    Also returns the seconds spent decomposing."""
-    import time
-
+def served_forecaster(loaded: LoadedModel, cfg: EvaluateConfig) -> Forecaster:
+    """The version's forecaster; a version saved before forecasters (component networks or the
+    plain LSTM with scalers) is wrapped in the network forecaster it holds."""
     if loaded.forecaster is not None:
-        if times is None:
-            raise ValueError("a statistical model version forecasts from the grid times: pass times")
-        seen = np.isfinite(values) if observed is None else observed
-        return loaded.forecaster.forecast(_view(values, seen, times, cfg.horizon), origins), 0.0
+        return loaded.forecaster
+    from .models.networks import ComponentNetworks, Decomposition, PlainComponentNetworks, PlainLSTM
 
-    from .models.train import compiled_predict  # TensorFlow: only for network versions
-
-    if loaded.version.model == "lstm":  # the raw window (and the covariates): no decomposition
-        ((_, model, scaler),) = loaded.networks
-        X = raw_windows(values, origins, cfg.window)
-        if cov is not None:
-            X = with_covariates(X, cov, origins)
-        return scaler.inverse(compiled_predict(model, scaler.transform_inputs(X).astype("float32")), X), 0.0
+    if loaded.version.model == "lstm":
+        return PlainLSTM(list(loaded.networks), cfg.window)
     fitted = loaded.version.manifest.get("decomposer_params", {})
     learnt = {"groups": fitted["groups"]} if "groups" in fitted else {}  # learnt at training time, reused as is
-    decomposer = make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params(), **learnt)
-    if decomposer.names != [name for name, _, _ in loaded.networks]:
+    dec = Decomposition(cfg.method, cfg.modes, cfg.seed, cfg.decomposer_params(), cfg.decomp_window, cfg.window, learnt)
+    names = dec.decomposer().names
+    if names != [name for name, _, _ in loaded.networks]:
         raise InputError(f"model version {loaded.version.version}: components {[n for n, _, _ in loaded.networks]} "
-                         f"do not match the decomposition's {decomposer.names}")
-    t0 = time.perf_counter()
-    samples = stepwise_decompose(values, origins, decomposer, cfg.decomp_window, cfg.window)
-    seconds = time.perf_counter() - t0
-    total = np.zeros((origins.size, cfg.horizon))
-    for k, (_, model, scaler) in enumerate(loaded.networks):
-        X = samples.tails[:, k, :][:, :, None]
-        if cov is not None:
-            X = with_covariates(X, cov, origins)
-        total += scaler.inverse(compiled_predict(model, scaler.transform_inputs(X).astype("float32")), X)
-    return total, seconds
+                         f"do not match the decomposition's {names}")
+    cls = ComponentNetworks if loaded.version.model == "decomp_feca_lstm" else PlainComponentNetworks
+    return cls(list(loaded.networks), dec)
 
 
 def station_for(cfg: EvaluateConfig, version: ModelVersion, station: StationSeries) -> StationSeries:
@@ -203,15 +177,18 @@ def forecasts_from(station: StationSeries, site: str, loaded: LoadedModel, mcfg:
     values = station.values.to_numpy(dtype=float)
     observed = station.observed.to_numpy(dtype=bool)
     use = np.ones(origins.size, bool) if served is None else np.asarray(served, dtype=bool)
-    values_f, seconds = np.full((origins.size, mcfg.horizon), np.nan), 0.0
+    values_f = np.full((origins.size, mcfg.horizon), np.nan)
+    view = SeriesView(values, observed, times, mcfg.horizon, int(values.size), np.empty(0, np.int64),
+                      version_covariates(station, loaded.version))
+    from .models.networks import decomposition_seconds
+
+    before = decomposition_seconds()
     if use.any():
-        cov = version_covariates(station, loaded.version) if loaded.forecaster is None else None
-        values_f[use], seconds = forecast_origins(values, origins[use], loaded, mcfg, observed, times, cov)
+        values_f[use] = served_forecaster(loaded, mcfg).forecast(view, origins[use])
+    seconds = decomposition_seconds() - before
     issued_by = np.full(origins.size, loaded.version.model, dtype=object)
     hole = ~np.isfinite(values_f).all(axis=1)
     if hole.any():
-        values_f = values_f.copy()
-        view = _view(values, observed, times, mcfg.horizon)
         chain = [(f.version.model, f.forecaster) for f in (fallbacks or []) if f.forecaster is not None]
         for name, forecaster in [*chain, ("persistence", Persistence().fit(view))]:
             if not hole.any():

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .config import STATISTICAL_MODELS, EvaluateConfig
+from .config import MAIN_MODEL, STATISTICAL_MODELS, EvaluateConfig
 from .covariates import Covariates, build_covariates, covariate_windows, resolve_covariates, with_covariates
 from .decompose import Decomposer, make_decomposer
 from .ensemble import History, combine, distinct_members, online_weights, weight_summary, with_history
@@ -58,8 +58,6 @@ BASELINE_NAMES = STATISTICAL_MODELS
 NETWORK_MODELS = ("lstm", "decomp_lstm", "decomp_feca_lstm", "hybrid_feca_lstm")
 # What the ensemble combines: every baseline and every network model.
 MEMBER_NAMES = (*BASELINE_NAMES, *NETWORK_MODELS)
-# The main model: the online-weighted ensemble of every member (:mod:`wq_pipeline.ensemble`).
-MAIN_MODEL = "ensemble"
 MODEL_NAMES = (*MEMBER_NAMES, MAIN_MODEL)
 HYBRID_JOB = "hybrid"
 # What "the best baseline" is chosen from: every statistical baseline and the plain LSTM.
@@ -317,11 +315,6 @@ def decompose_stage(plan: Plan, cfg: EvaluateConfig, decomposer: Decomposer) -> 
         bar.close()
 
 
-def training_workers(cfg: EvaluateConfig, jobs: list[TrainJob]) -> int:
-    """Worker processes for training ``jobs``: see :func:`workers_for`."""
-    return workers_for(cfg, sum(job.X_train.shape[0] for job in jobs))
-
-
 def workers_for(cfg: EvaluateConfig, samples: int) -> int:
     """Worker processes for training on ``samples`` training samples in all (over every network):
     ``cfg.jobs`` when set; with ``jobs=0`` (auto) one per core, unless the whole training is too
@@ -422,6 +415,7 @@ class HybridForecast:
     forecast: np.ndarray
     correction: np.ndarray
     info: dict[str, Any]
+    weights: np.ndarray | None = None  # (H,) the shrink weights the test forecasts use (unrounded)
 
 
 def hybrid_forecast(trained: TrainedForecast, first_stage: dict[str, np.ndarray], plan: Plan,
@@ -457,7 +451,7 @@ def hybrid_forecast(trained: TrainedForecast, first_stage: dict[str, np.ndarray]
             w = shrink_weights(val_obs[other] - first_stage["val"][other], correction[:n_val][other])
             val[rows] = f1_val[rows] + w[None, :] * correction[:n_val][rows]
     test = first_stage["test"] + weights[None, :] * correction[n_val:]
-    return HybridForecast(forecast=np.concatenate([val, test]), correction=correction, info=info)
+    return HybridForecast(forecast=np.concatenate([val, test]), correction=correction, info=info, weights=weights)
 
 
 def _rmse_last(forecast: np.ndarray, observed: np.ndarray) -> float | None:
@@ -484,11 +478,6 @@ def baselines_stage(plan: Plan, cfg: EvaluateConfig) -> dict[str, Any]:
     return {**stats.forecasts, "arima": arima,
             "info": {**stats.info, "arima_order": list(map(int, order)),
                      "arima_seconds": round(time.perf_counter() - t0, 3)}}
-
-
-def recombine(parts: list[TrainedForecast]) -> np.ndarray:
-    """Sum component forecasts ``(n, H)`` into the forecast of the series."""
-    return np.sum([p.forecast for p in parts], axis=0)
 
 
 def ensemble_stage(plan: Plan, cfg: EvaluateConfig, members: dict[str, np.ndarray],
@@ -534,6 +523,8 @@ class FoldResult:
     ensemble: dict[str, Any]
     decomposer_fitted: dict[str, Any]
     samples: ComponentSamples | None = None
+    record: History | None = None  # the ensemble's record up to this fold's last origin (positions, (M, r, H))
+    hybrid_weights: np.ndarray | None = None  # (H,) the hybrid's shrink weights
 
     def test_forecasts(self) -> dict[str, np.ndarray]:
         """``{name: (n_test, H)}``: the test rows of :attr:`forecasts`."""
@@ -753,6 +744,43 @@ def _train_folds(plans: list[Plan], cfg: EvaluateConfig, samples: list[Component
     return out, first_stages
 
 
+def fit_folds(plans: list[Plan], cfg: EvaluateConfig, runner: StageRunner, timed: Callable[..., Any],
+              timings: dict[str, float], stationarity: bool = True
+              ) -> tuple[list[FoldResult], list[Decomposer], Stationarity | None, int]:
+    """Fit every model of every fold on its own past and forecast its validation and test
+    origins (a fold without test origins is what ``wq train`` fits). Returns the folds, their
+    decomposers, the stationarity tests of the last fold (when asked) and the training workers."""
+    decomposers = [timed("fit_decomposer", fit_decomposer,
+                         make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params()), p, cfg)
+                   for p in plans]
+    names = decomposers[-1].names
+    firsts = [lstm_job(p, cfg) for p in plans]
+    per_fold = 2 + 2 * len(names)
+    workers = workers_for(cfg, sum(f.X_train.shape[0] for f in firsts) * per_fold)
+    t0 = time.perf_counter()
+    # With a training pool the plain LSTMs need no decomposition: they train on one core while
+    # this process runs the single-threaded stages below, instead of leaving that core idle.
+    early = ([runner.submit("train", f.name if len(plans) == 1 else f"{f.name}-fold{k}", train_stage, f, cfg, workers)
+              for k, f in enumerate(firsts, start=1)] if workers > 1 else None)
+    tests = timed("stationarity", stationarity_stage, plans[-1], decomposers[-1]) if stationarity else None
+    samples = _fold_decompositions(plans, cfg, decomposers, timed)
+    bases = [timed("baselines", baselines_stage, p, cfg) for p in plans]
+    trained, first_stages = _train_folds(plans, cfg, samples, bases, names, runner, workers, early, firsts)
+    timings["train"] = round(time.perf_counter() - t0, 3)
+
+    folds: list[FoldResult] = []
+    history = None  # the ensemble's record carries over from fold to fold, as across retrainings
+    for plan, base, nets, f1, dec, smp in zip(plans, bases, trained, first_stages, decomposers, samples):
+        members, hybrid = fold_forecasts(plan, cfg, base, {t.name: t for t in nets}, names, f1)
+        ens = timed("ensemble", ensemble_stage, plan, cfg, members, history)
+        history = ens["history"]
+        folds.append(FoldResult(plan=plan, forecasts={**members, MAIN_MODEL: ens["forecast"]}, weights=ens["weights"],
+                                correction=hybrid.correction, trained=nets, baselines=base["info"], hybrid=hybrid.info,
+                                ensemble=ens["info"], decomposer_fitted=learnt_parameters(dec), samples=smp,
+                                record=history, hybrid_weights=hybrid.weights))
+    return folds, decomposers, tests, workers
+
+
 def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> EvaluationResult:
     """Run the whole evaluation (every fold) and write its outputs to ``cfg.out``.
 
@@ -770,33 +798,8 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
     t_start = time.perf_counter()
     station = timed("load_qc", load_stage, cfg)
     plans = timed("plan", plan_folds, station, cfg)
-    decomposers = [timed("fit_decomposer", fit_decomposer,
-                         make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params()), p, cfg)
-                   for p in plans]
+    folds, decomposers, stationarity, workers = fit_folds(plans, cfg, runner, timed, timings)
     names = decomposers[-1].names
-    firsts = [lstm_job(p, cfg) for p in plans]
-    per_fold = 2 + 2 * len(names)
-    workers = workers_for(cfg, sum(f.X_train.shape[0] for f in firsts) * per_fold)
-    t0 = time.perf_counter()
-    # With a training pool the plain LSTMs need no decomposition: they train on one core while
-    # this process runs the single-threaded stages below, instead of leaving that core idle.
-    early = ([runner.submit("train", f.name if len(plans) == 1 else f"{f.name}-fold{k}", train_stage, f, cfg, workers)
-              for k, f in enumerate(firsts, start=1)] if workers > 1 else None)
-    stationarity = timed("stationarity", stationarity_stage, plans[-1], decomposers[-1])
-    samples = _fold_decompositions(plans, cfg, decomposers, timed)
-    bases = [timed("baselines", baselines_stage, p, cfg) for p in plans]
-    trained, first_stages = _train_folds(plans, cfg, samples, bases, names, runner, workers, early, firsts)
-    timings["train"] = round(time.perf_counter() - t0, 3)
-
-    folds: list[FoldResult] = []
-    history = None  # the ensemble's record carries over from fold to fold, as across retrainings
-    for plan, base, nets, f1, dec, smp in zip(plans, bases, trained, first_stages, decomposers, samples):
-        members, hybrid = fold_forecasts(plan, cfg, base, {t.name: t for t in nets}, names, f1)
-        ens = timed("ensemble", ensemble_stage, plan, cfg, members, history)
-        history = ens["history"]
-        folds.append(FoldResult(plan=plan, forecasts={**members, MAIN_MODEL: ens["forecast"]}, weights=ens["weights"],
-                                correction=hybrid.correction, trained=nets, baselines=base["info"], hybrid=hybrid.info,
-                                ensemble=ens["info"], decomposer_fitted=learnt_parameters(dec), samples=smp))
     t1 = time.perf_counter()
     H = cfg.horizon
     tests = [f.test_forecasts() for f in folds]

@@ -6,11 +6,13 @@ A version folder holds::
     scalers.json           {component: Scaler.to_json()}: mean, std, level-free settings (exact float
                            round trip; a version saved before level-free scaling holds mean/std only)
     networks/<name>.keras  one Keras file per component network
-    forecaster.json        instead of scalers and networks, for a statistical model (``kind``
-                           "statistical"): {"name", "state"} (:mod:`wq_pipeline.models.forecaster`)
+    forecaster.json        a forecaster's state {"name", "state"} (:mod:`wq_pipeline.models.forecaster`):
+                           alone for a statistical model (``kind`` "statistical"); with the
+                           networks above and ``arrays.npz`` (e.g. the ensemble's error record,
+                           read without pickle) for any other (``kind`` "forecaster")
 
-``manifest["kind"]`` says which (absent in versions saved before statistical models: networks);
-``manifest["model"]`` names the model (absent: ``decomp_feca_lstm``).
+``manifest["kind"]`` says which (absent in versions saved before forecasters: component networks
+and scalers only); ``manifest["model"]`` names the model (absent: ``decomp_feca_lstm``).
 
 Versions are written into ``<root>/.tmp-<version>-<uuid>/`` and renamed into place in one
 ``os.rename``, so readers never see a half-written version. Version ids are deterministic
@@ -54,9 +56,11 @@ MANIFEST = "manifest.json"
 SCALERS = "scalers.json"
 NETWORKS = "networks"
 FORECASTER = "forecaster.json"
-#: what a version holds: component networks with scalers, or a statistical forecaster's state
-KIND_NETWORKS, KIND_STATISTICAL = "networks", "statistical"
-KINDS = (KIND_NETWORKS, KIND_STATISTICAL)
+ARRAYS = "arrays.npz"
+#: what a version holds: component networks with scalers (before forecasters), a statistical
+#: forecaster's JSON state, or any forecaster's state with its networks and arrays
+KIND_NETWORKS, KIND_STATISTICAL, KIND_FORECASTER = "networks", "statistical", "forecaster"
+KINDS = (KIND_NETWORKS, KIND_STATISTICAL, KIND_FORECASTER)
 #: the model of a version whose manifest names none (every version before ``--model``)
 DEFAULT_MODEL = "decomp_feca_lstm"
 TMP_PREFIX = ".tmp-"
@@ -269,18 +273,33 @@ class Registry:
         return self._commit(manifest, lambda tmp: self._write_networks(tmp, networks))
 
     def save_forecaster(self, manifest: dict, forecaster: "Forecaster") -> ModelVersion:
-        """Register a fitted statistical forecaster atomically (idempotent, as :meth:`save`): its
-        state goes to ``forecaster.json``; the manifest gets ``kind`` "statistical", ``model`` (the
-        forecaster's name) and no components."""
+        """Register a fitted forecaster atomically (idempotent, as :meth:`save`): its state goes to
+        ``forecaster.json``, its networks to ``networks/`` with ``scalers.json``, its arrays to
+        ``arrays.npz``. The manifest gets ``kind`` ("statistical" for a JSON-only state, else
+        "forecaster"), ``model`` (the forecaster's name) and ``components`` (the network files)."""
         from .models.forecaster import dump_forecaster
 
-        manifest = {**manifest, "kind": KIND_STATISTICAL, "model": forecaster.name, "components": []}
+        parts = forecaster.parts()
+        kind = KIND_FORECASTER if parts else KIND_STATISTICAL
+        manifest = {**manifest, "kind": kind, "model": forecaster.name,
+                    "components": [name for name, _, _ in parts.networks]}
         _check_common(manifest)
+        if parts.networks:
+            _check_networks(manifest, parts.networks)
         doc = dump_forecaster(forecaster)
 
         def write(tmp: Path) -> dict[str, str]:
+            files = self._write_networks(tmp, parts.networks) if parts.networks else {}
+            if parts.arrays:
+                import numpy as np
+
+                with open(tmp / ARRAYS, "wb") as fh:
+                    np.savez(fh, **parts.arrays)
+                _fsync(tmp / ARRAYS)
+                files[ARRAYS] = _sha256_file(tmp / ARRAYS)
             _write_json(tmp / FORECASTER, doc)
-            return {FORECASTER: _sha256_file(tmp / FORECASTER)}
+            files[FORECASTER] = _sha256_file(tmp / FORECASTER)
+            return files
 
         return self._commit(manifest, write)
 
@@ -469,20 +488,37 @@ class Registry:
                                  f"{MANIFEST}); the model version '{mv.version}' cannot be trusted, retrain it")
         needed = ([FORECASTER] if mv.kind == KIND_STATISTICAL
                   else [SCALERS] + [f"{NETWORKS}/{name}.keras" for name in components])
+        if mv.kind == KIND_FORECASTER:
+            needed = [FORECASTER] + (needed if components else [])
         unlisted = [rel for rel in needed if rel not in files]
         if unlisted:
             raise InputError(f"{mv.path / MANIFEST}: corrupted manifest (no hash for {', '.join(unlisted)})")
-        if mv.kind == KIND_STATISTICAL:
-            from .models.forecaster import load_forecaster
+        networks = self._load_networks(mv, components) if mv.kind != KIND_STATISTICAL and components else []
+        if mv.kind == KIND_NETWORKS:
+            return LoadedModel(version=mv, networks=networks)
+        from .models.forecaster import Parts, load_forecaster
+
+        arrays = {}
+        if ARRAYS in files:
+            import numpy as np
 
             try:
-                doc = json.loads((mv.path / FORECASTER).read_text(encoding="utf-8"))
-            except ValueError as exc:
-                raise InputError(f"{mv.path / FORECASTER}: corrupted ({exc})") from None
-            forecaster = load_forecaster(doc, str(mv.path / FORECASTER))
-            if forecaster.name != mv.model:
-                raise InputError(f"{mv.path / FORECASTER}: holds {forecaster.name!r}, the manifest names {mv.model!r}")
-            return LoadedModel(version=mv, networks=[], forecaster=forecaster)
+                with np.load(mv.path / ARRAYS, allow_pickle=False) as npz:
+                    arrays = {k: npz[k] for k in npz.files}
+            except (OSError, ValueError) as exc:
+                raise InputError(f"{mv.path / ARRAYS}: corrupted ({exc})") from None
+        try:
+            doc = json.loads((mv.path / FORECASTER).read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise InputError(f"{mv.path / FORECASTER}: corrupted ({exc})") from None
+        forecaster = load_forecaster(doc, str(mv.path / FORECASTER), Parts(networks=networks, arrays=arrays))
+        if forecaster.name != mv.model:
+            raise InputError(f"{mv.path / FORECASTER}: holds {forecaster.name!r}, the manifest names {mv.model!r}")
+        return LoadedModel(version=mv, networks=networks, forecaster=forecaster)
+
+    @staticmethod
+    def _load_networks(mv: ModelVersion, components: list[str]) -> list[tuple[str, "keras.Model", Scaler]]:
+        """A version's networks with their scalers, in ``components`` order (files already verified)."""
         try:
             raw = json.loads((mv.path / SCALERS).read_text(encoding="utf-8"))
             scalers = {name: Scaler.from_json(raw[name]) for name in components}
@@ -490,12 +526,7 @@ class Registry:
             raise InputError(f"{mv.path / SCALERS}: corrupted (no scaler for every component: {exc})") from exc
 
         importlib.import_module("wq_pipeline.models.feca")  # registers FECA for deserialisation
-
-        networks = []
-        for name in components:
-            path = mv.path / NETWORKS / f"{name}.keras"
-            networks.append((name, _load_network(path), scalers[name]))
-        return LoadedModel(version=mv, networks=networks)
+        return [(name, _load_network(mv.path / NETWORKS / f"{name}.keras"), scalers[name]) for name in components]
 
 
 def _load_network(path: Path) -> "keras.Model":

@@ -1,12 +1,14 @@
-"""Train a model version for production: the decomposition model's component networks (or, with
-``--model``, a statistical model through the forecaster contract), fitted on the data known at
-``as_of``, saved to the registry with a manifest.
+"""Train a model version for production and register it: the main model (the online-weighted
+ensemble of every member) by default, any single model with ``--model``, always as a forecaster
+(:mod:`wq_pipeline.models.forecaster`) fitted on the data known at ``as_of``.
 
-The networks are exactly those ``wq evaluate`` trains for its per-component model (``decomp_feca_lstm``):
-the same stepwise decomposition, samples, scaling and training; only the split differs. Here all
-origins up to the cut-off are used, the last ``val_fraction`` of the period for early stopping.
-``wq evaluate --register`` saves the networks an evaluation trained instead, so an evaluated model
-can be put into service unchanged.
+Network models and the ensemble are fitted by the evaluation's own fold code
+(:func:`wq_pipeline.pipeline.fit_folds`) on one fold without a test period: every origin up to
+the cut-off, the last ``val_fraction`` of the period validating (early stopping, the baselines'
+and the hybrid's choices, the ensemble's first weights). Statistical models are fitted through
+the forecaster contract. ``wq evaluate --register`` builds the same forecaster from the last fold
+of an evaluation (:func:`fold_forecaster`), so an evaluated model is put into service unchanged:
+its forecasts at the test origins, and the ensemble's weights there, are the evaluation's.
 """
 
 from __future__ import annotations
@@ -19,24 +21,23 @@ import pandas as pd
 
 from .asof import data_hash, known_series, site_key
 from .config import READ_FIELDS, STATISTICAL_MODELS, EvaluateConfig
-from .covariates import Covariates, build_covariates, with_covariates
-from .decompose import make_decomposer
+from .covariates import Covariates, build_covariates
 from .errors import InputError
 from .metrics import score
+from .models.forecaster import Forecaster, SeriesView
 from .pipeline import (
+    MAIN_MODEL,
+    MEMBER_NAMES,
     EvaluationResult,
+    FoldResult,
+    Plan,
     StageRunner,
-    fit_on_origins,
+    fit_folds,
     load_stage,
-    observed_component_targets,
     positions_to_decompose,
-    recombine,
-    train_stage,
-    training_workers,
+    step_hours_of,
 )
-from .protocol import eligible_origins, raw_windows, select_rows, stepwise_decompose, target_matrix
-from .models.forecaster import SeriesView
-from .network_jobs import TrainedForecast, TrainJob
+from .protocol import Split, eligible_origins, target_matrix
 from .qc import StationSeries
 from .registry import DEFAULT_MODEL, ModelVersion, Registry, version_id
 
@@ -81,11 +82,6 @@ def fit_split(values: np.ndarray, observed: np.ndarray, cfg: EvaluateConfig) -> 
     return idx[idx + H < val_start], idx[idx >= val_start]
 
 
-def _train_all(jobs: list[TrainJob], cfg: EvaluateConfig, workers: int) -> list[TrainedForecast]:
-    return StageRunner().map("train", train_stage, [(job, cfg, workers) for job in jobs], [job.name for job in jobs],
-                             workers=workers)
-
-
 def validation_scores(values: np.ndarray, observed: np.ndarray, origins: np.ndarray, forecast: np.ndarray,
                       horizon: int) -> dict[str, Any]:
     """RMSE, MAE, NSE, KGE at step H on validation origins, with persistence and skill."""
@@ -116,9 +112,10 @@ def build_manifest(*, version: str, site: str, cfg: EvaluateConfig, station: Sta
 def train_version(cfg: EvaluateConfig, registry: Registry, *, as_of: pd.Timestamp | None = None,
                   station: StationSeries | None = None, workers: int = 1,
                   progress: Callable[[str], None] | None = None) -> tuple[ModelVersion, bool]:
-    """Train the component networks on the data known at ``as_of`` (all data when None) and
-    register them. Returns ``(version, trained)``; ``trained`` is False when the same version
-    (same data, options and cut-off) was already registered, which makes retraining idempotent.
+    """Fit ``cfg.model`` on the data known at ``as_of`` (all data when None) and register it.
+    Returns ``(version, trained)``; ``trained`` is False when the same version (same data,
+    options and cut-off) was already registered, which makes retraining idempotent.
+    ``workers``: training processes for the networks (``cfg.jobs`` wins when set).
     """
     station = station if station is not None else load_stage(cfg)
     values, observed, times = known_series(station, as_of)
@@ -130,86 +127,140 @@ def train_version(cfg: EvaluateConfig, registry: Registry, *, as_of: pd.Timestam
     except InputError:
         pass
     train, val = fit_split(values, observed, cfg)
+    t0 = time.perf_counter()
     if cfg.model in STATISTICAL_MODELS:
-        return _train_statistical(cfg, registry, station, (values, observed, times), (train, val), version, digest,
-                                  site, progress), True
-    for name, part, minimum in (("training", train, 50), ("validation", val, 10)):
-        if part.size < minimum:
-            raise InputError(
-                f"{cfg.data}: '{cfg.target}' up to {times[-1].isoformat()} yields {part.size} {name} origins with "
-                f"window {cfg.window}, decomposition window {cfg.decomp_window} and horizon {cfg.horizon} "
-                f"(at least {minimum} needed); train on more data (a later --as-of) or shorten the windows")
-    if cfg.model == "lstm":
-        return _train_plain_lstm(cfg, registry, station, (values, observed, times), (train, val), version, digest,
-                                 site, workers, progress), True
-    decomposer = make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params())
-    t0 = time.perf_counter()
-    if progress:
-        progress(f"decomposing {train.size + val.size} origins")
-    if hasattr(decomposer, "fit"):
-        fit_on_origins(decomposer, values, train, cfg.decomp_window)
-    at = positions_to_decompose(values, np.concatenate([train, val]), np.empty(0, np.int64), cfg.horizon,
-                                cfg.decomp_window)
-    samples = stepwise_decompose(values, at, decomposer, cfg.decomp_window, cfg.window)
-    t_dec = time.perf_counter() - t0
-    cov = build_covariates(station, cfg.covariates, int(val[0]) if val.size else values.size, cfg.qc.max_gap)
-    X_tr = with_covariates(select_rows(samples, train), cov, train)
-    X_va = with_covariates(select_rows(samples, val), cov, val)
-    Y_tr = observed_component_targets(samples, observed, train, cfg.horizon)
-    Y_va = observed_component_targets(samples, observed, val, cfg.horizon)
-    K = len(decomposer.names)
-
-    def inputs(X: np.ndarray, k: int) -> np.ndarray:  # component k, then the covariate channels
-        return np.concatenate([X[:, :, k:k + 1], X[:, :, K:]], axis=2)
-
-    feca = cfg.model == "decomp_feca_lstm"
-    jobs = [TrainJob(("feca_" if feca else "plain_") + name, feca, inputs(X_tr, k), Y_tr[:, k, :], inputs(X_va, k),
-                     Y_va[:, k, :], inputs(X_va, k), predict_val=False) for k, name in enumerate(decomposer.names)]
-    if progress:
-        progress(f"training {len(jobs)} networks on {train.size} samples")
-    trained = _train_all(jobs, cfg, min(workers, training_workers(cfg, jobs)))
-    val_forecast = recombine(trained)
+        if progress:
+            progress(f"fitting {cfg.model} on {times.size} points")
+        view = series_view(values, observed, times, cfg, val)
+        forecaster = statistical_forecaster_for(cfg).fit(view)
+        val_forecast, info = forecaster.forecast(view, val), {"choices": getattr(forecaster, "info", {})}
+        cov, fold = None, None
+    else:
+        for name, part, minimum in (("training", train, 50), ("validation", val, 10)):
+            if part.size < minimum:
+                raise InputError(
+                    f"{cfg.data}: '{cfg.target}' up to {times[-1].isoformat()} yields {part.size} {name} origins with "
+                    f"window {cfg.window}, decomposition window {cfg.decomp_window} and horizon {cfg.horizon} "
+                    f"(at least {minimum} needed); train on more data (a later --as-of) or shorten the windows")
+        plan = training_plan(station, values, observed, times, cfg, train, val)
+        if progress:
+            progress(f"fitting every model on {train.size} training and {val.size} validation origins")
+        fold = fit_training_fold(plan, cfg if cfg.jobs else cfg.model_copy(update={"jobs": workers}))
+        forecaster = fold_forecaster(fold, cfg, cfg.model)
+        val_forecast = fold.forecasts[cfg.model][: val.size]
+        info = {"networks": {t.name: {k: t.training.get(k) for k in ("epochs_run", "best_epoch", "seconds", "skipped")
+                                      if k in t.training} for t in fold.trained},
+                "ensemble": {k: fold.ensemble[k] for k in ("rule", "half_life_steps", "members", "duplicates")}
+                if cfg.model == MAIN_MODEL else None}
+        cov = plan.covariates
     manifest = build_manifest(
-        version=version, site=site, cfg=cfg, station=station, components=decomposer.names,
-        decomposer_params=decomposer.params(), times=times, digest=digest, procedure="wq train",
+        version=version, site=site, cfg=cfg, station=station, components=[], decomposer_params={}, times=times,
+        digest=digest, procedure="wq train",
         validation=validation_scores(values, observed, val, val_forecast, cfg.horizon),
-        training={"n_train": int(train.size), "n_val": int(val.size), "decompose_seconds": round(t_dec, 3),
-                  "seconds": round(time.perf_counter() - t0, 3),
-                  "networks": {t.name: {k: t.training[k] for k in ("epochs_run", "best_epoch", "seconds")}
-                               for t in trained}},
-    )
-    manifest["covariates"] = covariate_record(cov, cfg)
-    manifest["model"] = cfg.model
-    networks = [(name, t.model, t.scaler) for name, t in zip(decomposer.names, trained)]
-    return registry.save(manifest, networks), True
-
-
-def _train_plain_lstm(cfg: EvaluateConfig, registry: Registry, station: StationSeries,
-                      series: tuple[np.ndarray, np.ndarray, pd.DatetimeIndex], split: tuple[np.ndarray, np.ndarray],
-                      version: str, digest: str, site: str, workers: int,
-                      progress: Callable[[str], None] | None) -> ModelVersion:
-    """Train and register the plain LSTM (the raw window plus the covariates), as the evaluation
-    trains it: targets at real observations only."""
-    (values, observed, times), (train, val) = series, split
-    t0 = time.perf_counter()
-    cov = build_covariates(station, cfg.covariates, int(val[0]) if val.size else values.size, cfg.qc.max_gap)
-    y_obs = np.where(observed, values, np.nan)
-    X_tr = with_covariates(raw_windows(values, train, cfg.window), cov, train)
-    X_va = with_covariates(raw_windows(values, val, cfg.window), cov, val)
-    job = TrainJob("lstm", False, X_tr, target_matrix(y_obs, train, cfg.horizon), X_va,
-                   target_matrix(y_obs, val, cfg.horizon), X_va, predict_val=False)
-    if progress:
-        progress(f"training the plain LSTM on {train.size} samples")
-    (trained,) = _train_all([job], cfg, 1)
-    manifest = build_manifest(
-        version=version, site=site, cfg=cfg, station=station, components=["lstm"], decomposer_params={},
-        times=times, digest=digest, procedure="wq train",
-        validation=validation_scores(values, observed, val, trained.forecast, cfg.horizon),
         training={"n_train": int(train.size), "n_val": int(val.size), "seconds": round(time.perf_counter() - t0, 3),
-                  "networks": {"lstm": {k: trained.training[k] for k in ("epochs_run", "best_epoch", "seconds")}}},
+                  **{k: v for k, v in info.items() if v is not None}},
     )
-    manifest.update(method="lstm", model="lstm", covariates=covariate_record(cov, cfg))
-    return registry.save(manifest, [("lstm", trained.model, trained.scaler)])
+    return _save(registry, manifest, forecaster, cfg, cov, fold.decomposer_fitted if fold else {}), True
+
+
+def statistical_forecaster_for(cfg: EvaluateConfig, name: str | None = None) -> Forecaster:
+    """The unfitted statistical forecaster ``name`` (default ``cfg.model``) with ``cfg``'s settings."""
+    from .models.statistical import statistical_forecaster
+
+    return statistical_forecaster(name or cfg.model, seasonal_period=cfg.seasonal_period, window=cfg.window)
+
+
+def training_plan(station: StationSeries, values: np.ndarray, observed: np.ndarray, times: pd.DatetimeIndex,
+                  cfg: EvaluateConfig, train: np.ndarray, val: np.ndarray) -> Plan:
+    """The one fold ``wq train`` fits: ``train``/``val`` origins, no test period; covariate fill
+    statistics from the training period."""
+    val_start = int(val[0]) if val.size else int(values.size)
+    split = Split(train=train, val=val, test=np.empty(0, np.int64), val_start=val_start, test_start=int(values.size))
+    at = positions_to_decompose(values, np.concatenate([train, val]), split.test, cfg.horizon, cfg.decomp_window)
+    cov = build_covariates(station, cfg.covariates, val_start, cfg.qc.max_gap)
+    return Plan(values=values, observed=observed, times=times, split=split, decompose_at=at, covariates=cov)
+
+
+def fit_training_fold(plan: Plan, cfg: EvaluateConfig) -> FoldResult:
+    """Fit every model of the evaluation on ``plan`` (:func:`~wq_pipeline.pipeline.fit_folds`)."""
+    timings: dict[str, float] = {}
+    runner = StageRunner()
+
+    def timed(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return runner.run(name, fn, *args, **kwargs)
+
+    folds, _, _, _ = fit_folds([plan], cfg, runner, timed, timings, stationarity=False)
+    return folds[0]
+
+
+def fold_view(fold: FoldResult) -> SeriesView:
+    """What the fold's models were fitted on: the series up to its test period, its validation
+    origins, its covariates."""
+    plan, s = fold.plan, fold.plan.split
+    end = s.test_start
+    H = fold.forecasts[MAIN_MODEL].shape[1]
+    return SeriesView(plan.values[:end], plan.observed[:end], plan.times[:end], H, s.val_start, s.val, plan.covariates)
+
+
+def fold_forecaster(fold: FoldResult, cfg: EvaluateConfig, name: str) -> Forecaster:
+    """The fitted forecaster ``name`` of a fold (:mod:`wq_pipeline.models.networks`,
+    :mod:`wq_pipeline.models.statistical`, :mod:`wq_pipeline.models.ensemble_forecaster`): its
+    forecasts at the fold's test origins are the fold's."""
+    from .models.ensemble_forecaster import EnsembleForecaster
+    from .models.networks import ComponentNetworks, Decomposition, HybridNetwork, PlainComponentNetworks, PlainLSTM
+
+    if name in STATISTICAL_MODELS:
+        return statistical_forecaster_for(cfg, name).fit(fold_view(fold))
+    nets = {t.name: t for t in fold.trained}
+    comps = [t.name[len("feca_"):] for t in fold.trained if t.name.startswith("feca_")]
+
+    def net(n: str) -> tuple[str, Any, Any] | None:
+        t = nets[n]
+        return None if t.model is None else (n, t.model, t.scaler)
+
+    def channels(n: str) -> int | None:
+        c = nets[n].training.get("channels")
+        return None if c is None else int(c)
+
+    learnt = {"groups": fold.decomposer_fitted["groups"]} if "groups" in fold.decomposer_fitted else {}
+    dec = Decomposition(cfg.method, cfg.modes, cfg.seed, cfg.decomposer_params(), cfg.decomp_window, cfg.window, learnt)
+    if name == "lstm":
+        return PlainLSTM([net("lstm")], cfg.window, channels("lstm"))
+    if name in ("decomp_feca_lstm", "decomp_lstm"):
+        prefix = "feca_" if name == "decomp_feca_lstm" else "plain_"
+        cls = ComponentNetworks if name == "decomp_feca_lstm" else PlainComponentNetworks
+        return cls([net(prefix + c) for c in comps], dec, channels(prefix + comps[0]))
+    if name == "hybrid_feca_lstm":
+        opts = cfg.hybrid_options()
+        return HybridNetwork([net("hybrid")], opts, fold.baselines.get("harmonic_ar_params"), fold.hybrid_weights,
+                             cfg.window, dec if opts.components else None, channels("hybrid"))
+    if name == MAIN_MODEL:
+        positions, F = fold.record
+        utc = fold.plan.times.tz_convert("UTC") if fold.plan.times.tz is not None else fold.plan.times
+        return EnsembleForecaster({m: fold_forecaster(fold, cfg, m) for m in MEMBER_NAMES},
+                                  cfg.ensemble_options(step_hours_of(fold.plan)), max(cfg.window, cfg.decomp_window),
+                                  utc.asi8[positions], F, fold.ensemble.get("duplicates"))
+    raise InputError(f"unknown model {name!r}")
+
+
+def _save(registry: Registry, manifest: dict[str, Any], forecaster: Forecaster, cfg: EvaluateConfig,
+          cov: Covariates | None, learnt: dict[str, Any]) -> ModelVersion:
+    """Register a fitted forecaster with its covariate record and decomposition settings (with
+    what the decomposer ``learnt`` on training windows)."""
+    if cov is not None:
+        manifest["covariates"] = covariate_record(cov, cfg)
+    if forecaster.name not in STATISTICAL_MODELS:
+        manifest["decomposer_params"] = {**make_decomposer_params(cfg), **learnt}
+    else:
+        manifest["method"] = cfg.model
+    return registry.save_forecaster(manifest, forecaster)
+
+
+def make_decomposer_params(cfg: EvaluateConfig) -> dict[str, Any]:
+    """The decomposition settings recorded in a manifest."""
+    from .decompose import make_decomposer
+
+    return make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params()).params()
 
 
 def covariate_record(cov: Covariates, cfg: EvaluateConfig) -> dict[str, Any]:
@@ -227,86 +278,32 @@ def series_view(values: np.ndarray, observed: np.ndarray, times: pd.DatetimeInde
     return SeriesView(values, observed, times, cfg.horizon, val_start, val)
 
 
-def _train_statistical(cfg: EvaluateConfig, registry: Registry, station: StationSeries,
-                       series: tuple[np.ndarray, np.ndarray, pd.DatetimeIndex], split: tuple[np.ndarray, np.ndarray],
-                       version: str, digest: str, site: str,
-                       progress: Callable[[str], None] | None) -> ModelVersion:
-    """Fit and register the statistical model ``cfg.model`` (:mod:`wq_pipeline.models.statistical`)."""
-    from .models.statistical import statistical_forecaster
-
-    (values, observed, times), (train, val) = series, split
-    t0 = time.perf_counter()
-    if progress:
-        progress(f"fitting {cfg.model} on {times.size} points")
-    view = series_view(values, observed, times, cfg, val)
-    forecaster = statistical_forecaster(cfg.model, seasonal_period=cfg.seasonal_period, window=cfg.window).fit(view)
-    manifest = build_manifest(
-        version=version, site=site, cfg=cfg, station=station, components=[], decomposer_params={}, times=times,
-        digest=digest, procedure="wq train",
-        validation=validation_scores(values, observed, val, forecaster.forecast(view, val), cfg.horizon),
-        training={"n_train": int(train.size), "n_val": int(val.size), "seconds": round(time.perf_counter() - t0, 3),
-                  "choices": getattr(forecaster, "info", {})},
-    )
-    manifest["method"] = cfg.model
-    return registry.save_forecaster(manifest, forecaster)
-
-
-def _register_statistical(result: EvaluationResult, cfg: EvaluateConfig, registry: Registry, version: str,
-                          digest: str, site: str) -> ModelVersion:
-    """Register the statistical model ``cfg.model`` as the evaluation fitted it: on the (last)
-    fold's training data, settings chosen on its validation origins; its forecasts at the test
-    origins are the evaluation's."""
-    from .models.statistical import statistical_forecaster
-
-    plan, station, metrics = result.plan, result.station, result.metrics
-    s = plan.split
-    end = s.test_start
-    view = SeriesView(plan.values[:end], plan.observed[:end], plan.times[:end], cfg.horizon, s.val_start, s.val)
-    forecaster = statistical_forecaster(cfg.model, seasonal_period=cfg.seasonal_period, window=cfg.window).fit(view)
-    scored = metrics["models"].get(cfg.model, {})
-    manifest = build_manifest(
-        version=version, site=site, cfg=cfg, station=station, components=[], decomposer_params={},
-        times=plan.times[:end], digest=digest, procedure="wq evaluate",
-        validation={"test": {k: scored.get(k) for k in ("rmse", "mae", "nse", "kge", "skill", "n_points")}},
-        training={"n_train": metrics["n_train"], "n_val": metrics["n_val"], "evaluation_out": str(cfg.out),
-                  "choices": getattr(forecaster, "info", {})},
-    )
-    manifest["method"] = cfg.model
-    return registry.save_forecaster(manifest, forecaster)
-
-
 def register_evaluation(result: EvaluationResult, cfg: EvaluateConfig, registry: Registry) -> ModelVersion:
-    """Register ``cfg.model`` as an honest evaluation fitted it (the per-component networks by
-    default), as it was scored: fitted on data before the test period, so its forecasts at the
-    test origins are the evaluation's forecasts."""
-    if cfg.protocol != "stepwise" or result.plan is None or result.station is None:
+    """Register ``cfg.model`` (the main model by default) as an honest evaluation fitted it in
+    its last fold: fitted on data before the test period, so its forecasts at the test origins are
+    the evaluation's (and, for the ensemble, so are its weights: its record holds every member's
+    forecasts at the validation and test origins of every fold)."""
+    if cfg.protocol != "stepwise" or result.plan is None or result.station is None or not result.folds:
         raise InputError("only a stepwise (honest) evaluation can be registered as a model version")
-    plan, station, metrics = result.plan, result.station, result.metrics
+    fold, station, metrics = result.folds[-1], result.station, result.metrics
+    plan = fold.plan
     end = plan.split.test_start  # training and validation targets all lie before the test period
     values, observed, times = plan.values[:end], plan.observed[:end], plan.times[:end]
     site = site_key(station, cfg.site, cfg.data)
     digest = data_hash(values, observed, times)
     version = version_id(site, cfg.target, times[-1],
                          version_content(cfg, digest, "wq evaluate", test_fraction=cfg.test_fraction))
-    if cfg.model in STATISTICAL_MODELS:
-        return _register_statistical(result, cfg, registry, version, digest, site)
-    by_name = {t.name: t for t in result.trained}
-    if cfg.model == "lstm":
-        components, nets = ["lstm"], [by_name["lstm"]]
-    else:
-        components = list(metrics["components"])
-        prefix = "feca_" if cfg.model == "decomp_feca_lstm" else "plain_"
-        nets = [by_name[prefix + name] for name in components]
-    main = metrics["models"][cfg.model]
+    forecaster = fold_forecaster(fold, cfg, cfg.model)
+    scored = metrics["models"].get(cfg.model, {})
     manifest = build_manifest(
-        version=version, site=site, cfg=cfg, station=station, components=components,
-        decomposer_params=metrics["decomposer_params"], times=times, digest=digest, procedure="wq evaluate",
-        validation={"val_loss": {t.name: min(t.training["val_loss"]) for t in nets if t.training.get("val_loss")},
-                    "test": {k: main.get(k) for k in ("rmse", "mae", "nse", "kge", "skill", "n_points")}},
+        version=version, site=site, cfg=cfg, station=station, components=[], decomposer_params={}, times=times,
+        digest=digest, procedure="wq evaluate",
+        validation={"rmse": validation_scores(values, observed, plan.split.val,
+                                              fold.forecasts[cfg.model][: plan.split.val.size], cfg.horizon)["rmse"],
+                    "test": {k: scored.get(k) for k in ("rmse", "mae", "nse", "kge", "skill", "n_points")}},
         training={"n_train": metrics["n_train"], "n_val": metrics["n_val"], "evaluation_out": str(cfg.out),
-                  "networks": {t.name: {k: t.training[k] for k in ("epochs_run", "best_epoch", "seconds")} for t in nets}},
+                  "choices": getattr(forecaster, "info", {})},
     )
-    manifest.update(covariates=covariate_record(plan.covariates, cfg), model=cfg.model)
-    if cfg.model == "lstm":
-        manifest.update(method="lstm", decomposer_params={})
-    return registry.save(manifest, [(name, t.model, t.scaler) for name, t in zip(components, nets)])
+    statistical = cfg.model in STATISTICAL_MODELS
+    return _save(registry, manifest, forecaster, cfg, None if statistical else plan.covariates,
+                 {} if statistical else fold.decomposer_fitted)

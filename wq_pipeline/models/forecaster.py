@@ -8,18 +8,26 @@ hold it and :func:`load_forecaster` rebuilds an equal forecaster.
 
 Kinds register themselves with :func:`register`; ``name`` is the model name used in
 ``metrics.json``, ``forecasts.csv`` and ``wq train --model``.
+
+A state is JSON plus named binary :class:`Parts` (network files with their scalers, and arrays
+such as the ensemble's error record), so a statistical model is one JSON file and a network model
+JSON plus ``.keras`` files.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..covariates import Covariates
+    from ..scaling import Scaler
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,8 @@ class SeriesView:
     - ``horizon``: H, steps ahead;
     - ``val_start``: positions ``< val_start`` are training data;
     - ``val_origins (n_val,)``: validation origins (their targets lie before any test period),
-      on which a forecaster may choose its settings.
+      on which a forecaster may choose its settings;
+    - ``covariates``: the extra input channels ``(N, K)`` on the same grid (None: none).
     """
 
     values: np.ndarray
@@ -41,6 +50,7 @@ class SeriesView:
     horizon: int
     val_start: int
     val_origins: np.ndarray
+    covariates: "Covariates | None" = None
 
     @property
     def obs_values(self) -> np.ndarray:
@@ -53,6 +63,19 @@ class SeriesView:
         if len(self.times) < 2:
             raise ValueError("a series view needs at least two grid times")
         return float((self.times[1] - self.times[0]) / pd.Timedelta(hours=1))
+
+
+@dataclass
+class Parts:
+    """A state's binary parts: ``networks`` as ``(file name, Keras model, scaler)`` (saved as
+    ``networks/<name>.keras``), ``arrays`` as named numpy arrays (saved as ``.npz``, read without
+    pickle)."""
+
+    networks: list[tuple[str, Any, "Scaler"]] = field(default_factory=list)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.networks or self.arrays)
 
 
 F = TypeVar("F", bound="Forecaster")
@@ -78,8 +101,12 @@ class Forecaster(ABC):
 
     @classmethod
     @abstractmethod
-    def from_state(cls: type[F], state: dict[str, Any]) -> F:
-        """The fitted forecaster back from :meth:`state`."""
+    def from_state(cls: type[F], state: dict[str, Any], parts: Parts | None = None) -> F:
+        """The fitted forecaster back from :meth:`state` and :meth:`parts`."""
+
+    def parts(self) -> Parts:
+        """The binary parts of the state (none for a statistical model)."""
+        return Parts()
 
     @property
     def fitted(self) -> bool:
@@ -105,10 +132,10 @@ def dump_forecaster(forecaster: Forecaster) -> dict[str, Any]:
     return {"name": forecaster.name, "state": forecaster.state()}
 
 
-def load_forecaster(doc: dict[str, Any], where: str = "forecaster state") -> Forecaster:
-    """Rebuild a forecaster from :func:`dump_forecaster`'s output; :class:`InputError` for an
-    unknown kind or a state that does not fit it."""
-    from . import statistical  # noqa: F401  (registers the statistical kinds)
+def load_forecaster(doc: dict[str, Any], where: str = "forecaster state", parts: Parts | None = None) -> Forecaster:
+    """Rebuild a forecaster from :func:`dump_forecaster`'s output and its binary ``parts``;
+    :class:`InputError` for an unknown kind or a state that does not fit it."""
+    from . import ensemble_forecaster, networks, statistical  # noqa: F401  (register their kinds)
 
     if not isinstance(doc, dict) or "name" not in doc or "state" not in doc:
         raise InputError(f"{where}: corrupted (expected {{'name': ..., 'state': ...}})")
@@ -117,6 +144,6 @@ def load_forecaster(doc: dict[str, Any], where: str = "forecaster state") -> For
         raise InputError(f"{where}: unknown model kind {doc['name']!r} (this wq-pipeline knows "
                          f"{', '.join(sorted(KINDS))}); upgrade wq-pipeline or retrain")
     try:
-        return cls.from_state(doc["state"])
-    except (KeyError, TypeError, ValueError) as exc:
+        return cls.from_state(doc["state"], parts)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise InputError(f"{where}: corrupted state for {doc['name']!r} ({type(exc).__name__}: {exc})") from None

@@ -27,7 +27,7 @@ from ..baselines.suite import (
     fit_climatology_profile,
     validation_targets,
 )
-from .forecaster import Forecaster, SeriesView, register
+from .forecaster import Forecaster, Parts, SeriesView, register
 
 
 def _floats(values: Any) -> list[float | None]:
@@ -77,7 +77,7 @@ class Persistence(Forecaster):
         return {}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "Persistence":
+    def from_state(cls, state: dict[str, Any], parts: Parts | None = None) -> "Persistence":
         out = cls()
         out._fitted = True
         return out
@@ -102,7 +102,7 @@ class SeasonalNaive(_Periodic):
         return {"period": int(self.period)}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "SeasonalNaive":
+    def from_state(cls, state: dict[str, Any], parts: Parts | None = None) -> "SeasonalNaive":
         out = cls()
         out.period = int(state["period"])
         if out.period < 1:
@@ -150,7 +150,7 @@ class Climatology(_Periodic):
         return {"kind": self.profile["kind"], "profile": _floats(self.profile["profile"])}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "Climatology":
+    def from_state(cls, state: dict[str, Any], parts: Parts | None = None) -> "Climatology":
         if state["kind"] not in ("period", "day_of_year"):
             raise ValueError(f"unknown climatology kind {state['kind']!r}")
         out = cls()
@@ -193,7 +193,7 @@ class HarmonicAR(_Periodic):
         return {"params": self.params, "step_hours": self.step_hours}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "HarmonicAR":
+    def from_state(cls, state: dict[str, Any], parts: Parts | None = None) -> "HarmonicAR":
         out = cls()
         out.params = dict(state["params"])
         out.step_hours = float(state["step_hours"])
@@ -246,7 +246,7 @@ class Arima(Forecaster):
         return {"order": list(map(int, self.order)), "params": _floats(self.params)}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "Arima":
+    def from_state(cls, state: dict[str, Any], parts: Parts | None = None) -> "Arima":
         out = cls()
         order = tuple(int(v) for v in state["order"])
         if len(order) != 3 or min(order) < 0:
