@@ -107,6 +107,7 @@ def test_backfill_killed_twice_with_sigkill_then_resumed_equals_an_uninterrupted
     assert not got.duplicated(KEY).any()
     assert sorted(got["model_version"].unique()) == sorted(v.version for v in Registry(models).list())
     assert len(Registry(models).list()) == 2  # the killed training left no half-written version
+    assert {v.model for v in Registry(models).list()} == {"ensemble"}  # the main model, served by default
     assert [v.version for v in Registry(models).list()] == [v.version for v in Registry(ref_models).list()]
     assert all("local times of America/New_York" in v.manifest["timestamps"] for v in Registry(models).list())
     runs = Archive(f"sqlite:///{db}").runs()

@@ -197,3 +197,52 @@ def test_wq_train_other_network_models(model, sapelo_tiny_csv, tmp_path):
     issued = issue_forecast(cfg, registry, "2012-02-05T00:00:00-05:00")
     assert issued.version == version.version and np.isfinite(issued.values).all()
     assert set(issued.issued_by) == {model}
+
+
+def test_ensemble_version_state_is_checked_and_legacy_network_versions_still_load(tiny_stepwise_run, tmp_path):
+    """The ensemble's record (``arrays.npz``) and state are hash-checked (a changed or missing
+    file exits 2); a version saved before forecasters (component networks named by component, no
+    ``kind``) still loads and serves what the evaluation scored."""
+    from wq_pipeline.forecasting import forecasts_from
+    from wq_pipeline.training import config_for, register_evaluation
+
+    out, result = tiny_stepwise_run
+    cfg = EvaluateConfig(data=Path(result.metrics["dataset"]), out=out, **TINY)
+    registry = Registry(tmp_path / "models")
+    ens = register_evaluation(result, cfg, registry)
+    loaded = registry.load(ens.version)
+    names = list(loaded.forecaster.members)
+    assert names[:6] == list(STATISTICAL) and set(names[6:]) == {*NETWORKS}
+    record = loaded.forecaster.record
+    fold = result.folds[-1]
+    assert record.shape == (len(names), fold.plan.split.fit_origins.size, TINY["horizon"])
+    np.testing.assert_array_equal(np.nan_to_num(record[names.index("harmonic_ar")], nan=-1),
+                                  np.nan_to_num(fold.forecasts["harmonic_ar"], nan=-1))
+
+    for name, damage in (("arrays.npz", lambda p: p.write_bytes(p.read_bytes()[:-7])),
+                         ("forecaster.json", lambda p: p.unlink())):
+        copy = tmp_path / f"copy-{name}"
+        shutil.copytree(registry.root, copy)
+        path = copy / ens.version / name
+        os.chmod(path, 0o644)
+        damage(path)
+        with pytest.raises(InputError, match=rf"{name}: (corrupted|missing)"):
+            Registry(copy).load(ens.version)
+
+    # a legacy version: the evaluated per-component networks under their component names
+    mcfg = cfg.model_copy(update={"model": "decomp_feca_lstm"})
+    new = registry.load(register_evaluation(result, mcfg, registry).version)
+    manifest = {k: v for k, v in new.version.manifest.items()
+                if k not in ("kind", "model", "files", "created_at", "library_versions", "format")}
+    manifest["version"] = manifest["version"][:-10] + "0123456789"
+    components = [n[len("feca_"):] for n, _, _ in new.networks]
+    manifest["components"] = components
+    legacy = registry.save(manifest, [(c, model, scaler) for c, (_, model, scaler) in zip(components, new.networks)])
+    assert legacy.kind == "networks" and legacy.model == "decomp_feca_lstm"
+    old = registry.load(legacy.version)
+    assert old.forecaster is None
+    origins = result.plan.split.test
+    issued, _ = forecasts_from(result.station, legacy.site, old, config_for(legacy, mcfg), origins)
+    want = result.forecasts[result.forecasts["model"] == "decomp_feca_lstm"].pivot(
+        index="issued_at", columns="step", values="forecast")
+    np.testing.assert_allclose(issued.values, want.to_numpy(), rtol=0, atol=1e-5)
