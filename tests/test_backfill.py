@@ -259,3 +259,43 @@ def test_issue_times_after_a_gap_are_issued_by_a_fallback_not_skipped(sapelo_tin
     first = got[got["issued_at"] == pd.Timestamp("2012-02-09T00:00-05:00")]
     station_value = pd.read_csv(data).set_index("DateTimeStamp").loc["2012-02-09T00:00:00-0500", "DO_obs"]
     np.testing.assert_allclose(first["value"], float(np.mean(station_value)), rtol=0, atol=1e-9)
+
+
+def test_the_ensemble_stands_in_with_its_statistical_members_where_a_gap_breaks_the_networks(sapelo_tiny_csv,
+                                                                                          tmp_path):
+    """With the main model served, the issue times whose 96-hour window a 12-hour hole breaks are
+    issued by the ensemble's own statistical members, weighted as at that origin (a convex
+    combination of their forecasts), recorded as ``ensemble:statistical``; nothing is skipped that
+    has a real observation within H steps."""
+    from tests.conftest import TINY
+    from wq_pipeline.config import EvaluateConfig
+    from wq_pipeline.models.forecaster import SeriesView
+    from wq_pipeline.pipeline import load_stage
+    from wq_pipeline.training import train_version
+
+    data = _with_hole(sapelo_tiny_csv, tmp_path / "gap.csv", "2012-02-08T12:00-05:00", "2012-02-09T00:00-05:00")
+    cfg = EvaluateConfig(data=data, **TINY)
+    registry = Registry(tmp_path / "models")
+    version, _ = train_version(cfg, registry, as_of=pd.Timestamp("2012-02-06T00:00-05:00"))
+    assert version.model == "ensemble"
+    result = run_backfill(cfg, registry, Archive(f"sqlite:///{tmp_path / 'wq.db'}"),
+                          start="2012-02-08T00:00", end="2012-02-10T23:00")
+    assert result.skipped == 8 and result.written_origins == 61
+    got = Archive(f"sqlite:///{tmp_path / 'wq.db'}").forecasts()
+    assert np.isfinite(got["value"]).all()
+    by = got.groupby("issued_at")["issued_by"].agg(lambda s: set(s))
+    after = by.index >= pd.Timestamp("2012-02-09T00:00-05:00")
+    assert after.sum() == 48 and all(b == {"ensemble:statistical"} for b in by[after])
+    assert all(b == {"ensemble"} for b in by[~after])
+
+    # each stand-in row lies within its statistical members' own forecasts at that origin
+    station = load_stage(cfg)
+    ens = registry.load(version.version).forecaster
+    origins = np.flatnonzero(station.values.index.isin(by.index[after]))
+    view = SeriesView(station.values.to_numpy(float), station.observed.to_numpy(bool), station.values.index,
+                      TINY["horizon"], len(station.values), np.empty(0, np.int64))
+    own = np.stack([ens.members[m].forecast(view, origins) for m in ens.statistical_members()])
+    stood = got[got["issued_at"].isin(by.index[after])].pivot(index="issued_at", columns="step", values="value")
+    lo, hi = np.nanmin(own, axis=0), np.nanmax(own, axis=0)
+    assert ((stood.to_numpy() >= lo - 1e-9) & (stood.to_numpy() <= hi + 1e-9)).all()
+    assert (np.nanmax(own, axis=0) - np.nanmin(own, axis=0)).max() > 0  # the members disagree: a real check

@@ -10,9 +10,11 @@ the ensemble, the same weights).
 
 Fallback, never a hole: where the served version cannot issue (its trailing window is broken by
 a gap, so the newest real observation within H steps is used instead, or its forecast is not
-finite), the row comes from the best other registered statistical version of the same site and
-target trained no later than it (lowest validation RMSE first), and finally from persistence,
-which always can. ``issued_by`` records which model issued each origin's rows.
+finite), the row comes first, for the ensemble, from its own statistical members with their
+weights at that origin (``issued_by`` "ensemble:statistical"), then from the best other registered
+statistical version of the same site and target trained no later than it (lowest validation
+RMSE first), and finally from persistence, which always can. ``issued_by`` records which model
+issued each origin's rows.
 """
 
 from __future__ import annotations
@@ -189,11 +191,16 @@ def forecasts_from(station: StationSeries, site: str, loaded: LoadedModel, mcfg:
     issued_by = np.full(origins.size, loaded.version.model, dtype=object)
     hole = ~np.isfinite(values_f).all(axis=1)
     if hole.any():
-        chain = [(f.version.model, f.forecaster) for f in (fallbacks or []) if f.forecaster is not None]
-        for name, forecaster in [*chain, ("persistence", Persistence().fit(view))]:
+        chain = [(f.version.model, f.forecaster.forecast) for f in (fallbacks or []) if f.forecaster is not None]
+        own = served_forecaster(loaded, mcfg)
+        if hasattr(own, "statistical_members"):  # the ensemble: its statistical members, weighted as at the origin
+            stat = own.statistical_members()
+            chain.insert(0, (f"{loaded.version.model}:statistical",
+                             lambda v, o, f=own, s=stat: f.forecast(v, o, only=s)))
+        for name, forecast in [*chain, ("persistence", Persistence().fit(view).forecast)]:
             if not hole.any():
                 break
-            stand_in = forecaster.forecast(view, origins[hole])
+            stand_in = forecast(view, origins[hole])
             ok = np.isfinite(stand_in).all(axis=1)
             rows = np.flatnonzero(hole)[ok]
             values_f[rows], issued_by[rows] = stand_in[ok], name

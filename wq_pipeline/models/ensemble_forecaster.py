@@ -19,6 +19,10 @@ the training computed them (validation and, after ``wq evaluate --register``, te
    evaluation's weights there;
 4. the weighted combination; a member without a forecast (NaN) is left out and the others
    renormalised.
+
+Where the networks cannot forecast at an origin (a gap breaks the trailing window they need),
+``forecast(..., only=statistical_members())`` combines the statistical members that can, with
+their weights at that origin: the serving fallback's first stand-in.
 """
 
 from __future__ import annotations
@@ -94,9 +98,22 @@ class EnsembleForecaster(Forecaster):
             self._memo = (key, known, F)
         return F[:, np.searchsorted(known, origins)]
 
-    def _rows(self, view: SeriesView, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def statistical_members(self) -> list[str]:
+        """The members without networks (they forecast from short windows, in seconds)."""
+        return [name for name, m in self.members.items() if not m.parts().networks]
+
+    def _only(self, view: SeriesView, origins: np.ndarray, only: list[str]) -> np.ndarray:
+        """``(M, n, H)``: the forecasts of the members in ``only`` at ``origins``, NaN for the others
+        (not remembered: these origins are not usable by every member)."""
+        return np.stack([np.asarray(m.forecast(view, origins), dtype=np.float64)
+                         if name in only and name not in self.duplicates else np.full((origins.size, view.horizon), np.nan)
+                         for name, m in self.members.items()])
+
+    def _rows(self, view: SeriesView, origins: np.ndarray,
+              only: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The sorted origins ``(q,)`` and member forecasts ``(M, q, H)`` the weights at
-        ``origins`` are computed from: the record's rows, then recomputed rows."""
+        ``origins`` are computed from: the record's rows, then recomputed rows (at ``origins``
+        themselves, only the members in ``only`` when given)."""
         last = int(origins.max())
         utc = view.times.tz_convert("UTC") if view.times.tz is not None else view.times.tz_localize("UTC")
         pos = utc.asi8.searchsorted(self.record_times)
@@ -109,8 +126,13 @@ class EnsembleForecaster(Forecaster):
         ok = window_ok(np.isfinite(np.asarray(view.values, dtype=np.float64)), self.lookback) & \
             np.asarray(view.observed, dtype=bool)
         gap = np.flatnonzero(ok[after:last]) + after
-        new = np.union1d(origins, gap)
-        F_new = self.member_forecasts(view, new)
+        if only is None:
+            new = np.union1d(origins, gap)
+            F_new = self.member_forecasts(view, new)
+        else:
+            gap = np.setdiff1d(gap, origins)
+            new = np.concatenate([gap, origins])
+            F_new = np.concatenate([self.member_forecasts(view, gap), self._only(view, origins, only)], axis=1)
         old = ~np.isin(rec_pos, new)
         seq_o = np.concatenate([rec_pos[old], new])
         seq_F = np.concatenate([rec_F[:, old], F_new], axis=1)
@@ -126,11 +148,12 @@ class EnsembleForecaster(Forecaster):
         W = online_weights(seq_F, seq_o, np.where(view.observed, view.values, np.nan), self.options)
         return W[np.searchsorted(seq_o, origins)]
 
-    def forecast(self, view: SeriesView, origins: np.ndarray) -> np.ndarray:
+    def forecast(self, view: SeriesView, origins: np.ndarray, only: list[str] | None = None) -> np.ndarray:
+        """``(n, H)`` at sorted, distinct ``origins``; ``only``: combine just these members at them."""
         origins = np.asarray(origins, dtype=np.int64)
         if origins.size == 0:
             return np.zeros((0, view.horizon))
-        seq_o, seq_F = self._rows(view, origins)
+        seq_o, seq_F = self._rows(view, origins, only)
         W = online_weights(seq_F, seq_o, np.where(view.observed, view.values, np.nan), self.options)
         idx = np.searchsorted(seq_o, origins)
         return combine(seq_F[:, idx], W[idx])
