@@ -101,6 +101,13 @@ def main() -> None:
     if design.exists():
         lines += ["", "## Ensemble design: rule and half-life chosen on the development set (`bench/ensemble_design.py`)",
                   "", design.read_text()]
+    pruning = C.RESULTS / "ensemble_pruning.md"
+    if pruning.exists():
+        lines += ["", "## Serving a smaller ensemble: dropping members with negligible validation weight "
+                  "(`bench/ensemble_pruning.py`)", "", pruning.read_text(),
+                  "Every threshold costs skill on both sets (worst ratio and median MSE skill), for about one network "
+                  "fewer per fold; serving meets its speed targets with every member, so the served ensemble keeps "
+                  "them all."]
     end_effects = C.RESULTS / "end_effects.md"
     if end_effects.exists():
         lines += ["", "## End effects of trailing-window decomposition (`bench/end_effects.py`)", "",
