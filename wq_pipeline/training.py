@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 
 from .asof import data_hash, known_series, site_key
-from .config import READ_FIELDS, STATISTICAL_MODELS, EvaluateConfig
+from .config import READ_FIELDS, EvaluateConfig
 from .covariates import Covariates, build_covariates
 from .errors import InputError
 from .metrics import score
-from .models.forecaster import Forecaster, SeriesView
+from .models.forecaster import Fitted, Forecaster, SeriesView, forecaster_from_fitted, kind
 from .pipeline import (
     MAIN_MODEL,
     MEMBER_NAMES,
@@ -128,11 +128,12 @@ def train_version(cfg: EvaluateConfig, registry: Registry, *, as_of: pd.Timestam
         pass
     train, val = fit_split(values, observed, cfg)
     t0 = time.perf_counter()
-    if cfg.model in STATISTICAL_MODELS:
+    if not kind(cfg.model).trains_networks:  # a statistical model: fitted alone, in seconds
         if progress:
             progress(f"fitting {cfg.model} on {times.size} points")
         view = series_view(values, observed, times, cfg, val)
-        forecaster = statistical_forecaster_for(cfg).fit(view)
+        forecaster = forecaster_from_fitted(cfg.model, Fitted(view, {}, [], {"window": cfg.window,
+                                                                           "seasonal_period": cfg.seasonal_period}))
         val_forecast, info = forecaster.forecast(view, val), {"choices": getattr(forecaster, "info", {})}
         cov, fold = None, None
     else:
@@ -148,26 +149,18 @@ def train_version(cfg: EvaluateConfig, registry: Registry, *, as_of: pd.Timestam
         fold = fit_training_fold(plan, cfg if cfg.jobs else cfg.model_copy(update={"jobs": workers}))
         forecaster = fold_forecaster(fold, cfg, cfg.model)
         val_forecast = fold.forecasts[cfg.model][: val.size]
-        info = {"networks": {t.name: {k: t.training.get(k) for k in ("epochs_run", "best_epoch", "seconds", "skipped")
+        info = {"networks": {t.name: {k: t.training[k] for k in ("epochs_run", "best_epoch", "seconds", "skipped")
                                       if k in t.training} for t in fold.trained},
-                "ensemble": {k: fold.ensemble[k] for k in ("rule", "half_life_steps", "members", "duplicates")}
-                if cfg.model == MAIN_MODEL else None}
+                "ensemble": {k: fold.ensemble[k] for k in ("rule", "half_life_steps", "members", "duplicates")}}
         cov = plan.covariates
     manifest = build_manifest(
         version=version, site=site, cfg=cfg, station=station, components=[], decomposer_params={}, times=times,
         digest=digest, procedure="wq train",
         validation=validation_scores(values, observed, val, val_forecast, cfg.horizon),
         training={"n_train": int(train.size), "n_val": int(val.size), "seconds": round(time.perf_counter() - t0, 3),
-                  **{k: v for k, v in info.items() if v is not None}},
+                  **info},
     )
     return _save(registry, manifest, forecaster, cfg, cov, fold.decomposer_fitted if fold else {}), True
-
-
-def statistical_forecaster_for(cfg: EvaluateConfig, name: str | None = None) -> Forecaster:
-    """The unfitted statistical forecaster ``name`` (default ``cfg.model``) with ``cfg``'s settings."""
-    from .models.statistical import statistical_forecaster
-
-    return statistical_forecaster(name or cfg.model, seasonal_period=cfg.seasonal_period, window=cfg.window)
 
 
 def training_plan(station: StationSeries, values: np.ndarray, observed: np.ndarray, times: pd.DatetimeIndex,
@@ -202,45 +195,32 @@ def fold_view(fold: FoldResult) -> SeriesView:
     return SeriesView(plan.values[:end], plan.observed[:end], plan.times[:end], H, s.val_start, s.val, plan.covariates)
 
 
-def fold_forecaster(fold: FoldResult, cfg: EvaluateConfig, name: str) -> Forecaster:
-    """The fitted forecaster ``name`` of a fold (:mod:`wq_pipeline.models.networks`,
-    :mod:`wq_pipeline.models.statistical`, :mod:`wq_pipeline.models.ensemble_forecaster`): its
-    forecasts at the fold's test origins are the fold's."""
-    from .models.ensemble_forecaster import EnsembleForecaster
-    from .models.networks import ComponentNetworks, Decomposition, HybridNetwork, PlainComponentNetworks, PlainLSTM
-
-    if name in STATISTICAL_MODELS:
-        return statistical_forecaster_for(cfg, name).fit(fold_view(fold))
-    nets = {t.name: t for t in fold.trained}
-    comps = [t.name[len("feca_"):] for t in fold.trained if t.name.startswith("feca_")]
-
-    def net(n: str) -> tuple[str, Any, Any] | None:
-        t = nets[n]
-        return None if t.model is None else (n, t.model, t.scaler)
-
-    def channels(n: str) -> int | None:
-        c = nets[n].training.get("channels")
-        return None if c is None else int(c)
+def fold_fitted(fold: FoldResult, cfg: EvaluateConfig) -> Fitted:
+    """What a fold fitted, for :func:`~wq_pipeline.models.forecaster.forecaster_from_fitted`."""
+    from .models.networks import Decomposition
 
     learnt = {"groups": fold.decomposer_fitted["groups"]} if "groups" in fold.decomposer_fitted else {}
-    dec = Decomposition(cfg.method, cfg.modes, cfg.seed, cfg.decomposer_params(), cfg.decomp_window, cfg.window, learnt)
-    if name == "lstm":
-        return PlainLSTM([net("lstm")], cfg.window, channels("lstm"))
-    if name in ("decomp_feca_lstm", "decomp_lstm"):
-        prefix = "feca_" if name == "decomp_feca_lstm" else "plain_"
-        cls = ComponentNetworks if name == "decomp_feca_lstm" else PlainComponentNetworks
-        return cls([net(prefix + c) for c in comps], dec, channels(prefix + comps[0]))
-    if name == "hybrid_feca_lstm":
-        opts = cfg.hybrid_options()
-        return HybridNetwork([net("hybrid")], opts, fold.baselines.get("harmonic_ar_params"), fold.hybrid_weights,
-                             cfg.window, dec if opts.components else None, channels("hybrid"))
-    if name == MAIN_MODEL:
-        positions, F = fold.record
-        utc = fold.plan.times.tz_convert("UTC") if fold.plan.times.tz is not None else fold.plan.times
-        return EnsembleForecaster({m: fold_forecaster(fold, cfg, m) for m in MEMBER_NAMES},
-                                  cfg.ensemble_options(step_hours_of(fold.plan)), max(cfg.window, cfg.decomp_window),
-                                  utc.asi8[positions], F, fold.ensemble.get("duplicates"))
-    raise InputError(f"unknown model {name!r}")
+    positions, F = fold.record
+    utc = fold.plan.times.tz_convert("UTC") if fold.plan.times.tz is not None else fold.plan.times
+    channels = {t.name: t.training.get("channels") for t in fold.trained}
+    return Fitted(
+        view=fold_view(fold),
+        networks={t.name: None if t.model is None else (t.model, t.scaler, None if channels[t.name] is None
+                                                          else int(channels[t.name])) for t in fold.trained},
+        components=[t.name[len("feca_"):] for t in fold.trained if t.name.startswith("feca_")],
+        settings={"window": cfg.window, "seasonal_period": cfg.seasonal_period,
+                  "decomposition": Decomposition(cfg.method, cfg.modes, cfg.seed, cfg.decomposer_params(),
+                                                 cfg.decomp_window, cfg.window, learnt),
+                  "hybrid_options": cfg.hybrid_options(), "first_stage_params": fold.baselines.get("harmonic_ar_params"),
+                  "hybrid_weights": fold.hybrid_weights, "ensemble_options": cfg.ensemble_options(step_hours_of(fold.plan)),
+                  "lookback": max(cfg.window, cfg.decomp_window), "members": list(MEMBER_NAMES)},
+        record=(utc.asi8[positions], F), duplicates=dict(fold.ensemble.get("duplicates") or {}))
+
+
+def fold_forecaster(fold: FoldResult, cfg: EvaluateConfig, name: str) -> Forecaster:
+    """The fitted forecaster ``name`` of a fold (any kind of :mod:`wq_pipeline.models`): its
+    forecasts at the fold's test origins are the fold's."""
+    return forecaster_from_fitted(name, fold_fitted(fold, cfg))
 
 
 def _save(registry: Registry, manifest: dict[str, Any], forecaster: Forecaster, cfg: EvaluateConfig,
@@ -249,7 +229,7 @@ def _save(registry: Registry, manifest: dict[str, Any], forecaster: Forecaster, 
     what the decomposer ``learnt`` on training windows)."""
     if cov is not None:
         manifest["covariates"] = covariate_record(cov, cfg)
-    if forecaster.name not in STATISTICAL_MODELS:
+    if forecaster.trains_networks:
         manifest["decomposer_params"] = {**make_decomposer_params(cfg), **learnt}
     else:
         manifest["method"] = cfg.model
@@ -304,6 +284,6 @@ def register_evaluation(result: EvaluationResult, cfg: EvaluateConfig, registry:
         training={"n_train": metrics["n_train"], "n_val": metrics["n_val"], "evaluation_out": str(cfg.out),
                   "choices": getattr(forecaster, "info", {})},
     )
-    statistical = cfg.model in STATISTICAL_MODELS
-    return _save(registry, manifest, forecaster, cfg, None if statistical else plan.covariates,
-                 {} if statistical else fold.decomposer_fitted)
+    networks = forecaster.trains_networks
+    return _save(registry, manifest, forecaster, cfg, plan.covariates if networks else None,
+                 fold.decomposer_fitted if networks else {})

@@ -34,7 +34,16 @@ from typing import Any
 import numpy as np
 from ..ensemble import EnsembleOptions, combine, online_weights
 from ..protocol import window_ok
-from .forecaster import Forecaster, Parts, SeriesView, dump_forecaster, load_forecaster, register
+from .forecaster import (
+    Fitted,
+    Forecaster,
+    Parts,
+    SeriesView,
+    dump_forecaster,
+    forecaster_from_fitted,
+    load_forecaster,
+    register,
+)
 
 RECORD_TIMES, RECORD_FORECASTS = "record_times", "record_forecasts"
 
@@ -55,6 +64,7 @@ class EnsembleForecaster(Forecaster):
     """The online-weighted ensemble of ``members`` ({name: fitted forecaster}, in weight order)."""
 
     name = "ensemble"
+    trains_networks = True
 
     def __init__(self, members: dict[str, Forecaster], options: EnsembleOptions, lookback: int,
                  record_times: np.ndarray, record: np.ndarray, duplicates: dict[str, str] | None = None) -> None:
@@ -170,6 +180,14 @@ class EnsembleForecaster(Forecaster):
         if len(set(names)) != len(names):
             raise ValueError(f"member network names collide: {names}")
         return Parts(networks=networks, arrays={RECORD_TIMES: self.record_times, RECORD_FORECASTS: self.record})
+
+    @classmethod
+    def from_fitted(cls, fitted: Fitted) -> "EnsembleForecaster":
+        if fitted.record is None:
+            raise ValueError("the ensemble needs its record of member forecasts")
+        members = {m: forecaster_from_fitted(m, fitted) for m in fitted.settings["members"]}
+        return cls(members, fitted.settings["ensemble_options"], fitted.settings["lookback"], fitted.record[0],
+                   fitted.record[1], fitted.duplicates)
 
     @classmethod
     def from_state(cls, state: dict[str, Any], parts: Parts | None = None) -> "EnsembleForecaster":

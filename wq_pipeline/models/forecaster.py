@@ -12,6 +12,18 @@ Kinds register themselves with :func:`register`; ``name`` is the model name used
 A state is JSON plus named binary :class:`Parts` (network files with their scalers, and arrays
 such as the ensemble's error record), so a statistical model is one JSON file and a network model
 JSON plus ``.keras`` files.
+
+Where this differs from the design note (``shared/design/forecaster-contract.md``), and why:
+
+- **Fitting.** A statistical model fits itself (:meth:`Forecaster.fit`). Network models and the
+  ensemble are built by :meth:`Forecaster.from_fitted` from one fit of every model
+  (:class:`Fitted`: the evaluation's fold code trains all networks of a fold in one pool of
+  processes, two cores busy; fitting one network object at a time would idle one core, and the
+  ensemble needs every member's validation forecasts anyway). ``wq train`` and ``wq evaluate
+  --register`` both go through ``from_fitted``, so no code names a model to build it.
+- **The ensemble's record** is every member's forecasts at the record's origins, not their errors:
+  the errors follow from the observations of whatever series the forecaster is given, so the same
+  state serves a file that has grown since training.
 """
 
 from __future__ import annotations
@@ -78,6 +90,39 @@ class Parts:
         return bool(self.networks or self.arrays)
 
 
+@dataclass
+class Fitted:
+    """What one fit of every model produced (a fold of :func:`wq_pipeline.pipeline.fit_folds`):
+    what :meth:`Forecaster.from_fitted` builds any fitted forecaster from.
+
+    - ``view``: the series up to the test period, with its validation origins and covariates;
+    - ``networks``: every trained network by job name (``"lstm"``, ``"feca_imf1"``, ``"plain_imf1"``,
+      ``"hybrid"``), as ``(model, scaler, input channels)``, None where training skipped it;
+    - ``components``: the decomposition's component names; ``settings``: the options the kinds need
+      (``window``, ``seasonal_period``, ``decomposition``, ``hybrid_options``,
+      ``first_stage_params``, ``hybrid_weights``, ``ensemble_options``, ``lookback``,
+      ``members``);
+    - ``record``: the ensemble's record ``(times (r,) UTC ns, forecasts (M, r, H))``, with
+      ``duplicates``, the members left out as identical to an earlier one.
+    """
+
+    view: SeriesView
+    networks: dict[str, tuple[Any, "Scaler", int | None] | None]
+    components: list[str]
+    settings: dict[str, Any]
+    record: tuple[np.ndarray, np.ndarray] | None = None
+    duplicates: dict[str, str] = field(default_factory=dict)
+
+    def network(self, name: str) -> tuple[str, Any, "Scaler"] | None:
+        """``(name, model, scaler)`` of a trained network, None if training skipped it."""
+        got = self.networks[name]
+        return None if got is None else (name, got[0], got[1])
+
+    def channels(self, name: str) -> int | None:
+        got = self.networks[name]
+        return None if got is None else got[2]
+
+
 F = TypeVar("F", bound="Forecaster")
 
 
@@ -86,6 +131,8 @@ class Forecaster(ABC):
 
     #: the model name (``"harmonic_ar"``, ...)
     name: ClassVar[str]
+    #: whether fitting it trains networks (in the evaluation's training pool); False: fitted alone
+    trains_networks: ClassVar[bool] = False
 
     @abstractmethod
     def fit(self: F, view: SeriesView) -> F:
@@ -107,6 +154,12 @@ class Forecaster(ABC):
     def parts(self) -> Parts:
         """The binary parts of the state (none for a statistical model)."""
         return Parts()
+
+    @classmethod
+    def from_fitted(cls: type[F], fitted: Fitted) -> F:
+        """This model as one fit of every model fitted it (networks trained in one pool, settings
+        chosen on ``fitted.view``'s validation origins); by default :meth:`fit` on the view."""
+        return cls().fit(fitted.view)
 
     @property
     def fitted(self) -> bool:
@@ -132,11 +185,27 @@ def dump_forecaster(forecaster: Forecaster) -> dict[str, Any]:
     return {"name": forecaster.name, "state": forecaster.state()}
 
 
+def _register_kinds() -> None:
+    from . import ensemble_forecaster, networks, statistical  # noqa: F401  (their classes register themselves)
+
+
+def kind(name: str) -> type[Forecaster]:
+    """The forecaster class of model ``name``; :class:`InputError` when unknown."""
+    _register_kinds()
+    if name not in KINDS:
+        raise InputError(f"unknown model {name!r} (this wq-pipeline knows {', '.join(sorted(KINDS))})")
+    return KINDS[name]
+
+
+def forecaster_from_fitted(name: str, fitted: Fitted) -> Forecaster:
+    """The fitted model ``name`` (any registered kind) from one fit of every model."""
+    return kind(name).from_fitted(fitted)
+
+
 def load_forecaster(doc: dict[str, Any], where: str = "forecaster state", parts: Parts | None = None) -> Forecaster:
     """Rebuild a forecaster from :func:`dump_forecaster`'s output and its binary ``parts``;
     :class:`InputError` for an unknown kind or a state that does not fit it."""
-    from . import ensemble_forecaster, networks, statistical  # noqa: F401  (register their kinds)
-
+    _register_kinds()
     if not isinstance(doc, dict) or "name" not in doc or "state" not in doc:
         raise InputError(f"{where}: corrupted (expected {{'name': ..., 'state': ...}})")
     cls = KINDS.get(doc["name"])

@@ -28,7 +28,7 @@ from ..covariates import with_covariates
 from ..hybrid import HybridOptions, calendar_channels, first_stage_forecast, hybrid_inputs
 from ..protocol import ComponentSamples, raw_windows, stepwise_decompose
 from ..scaling import Scaler
-from .forecaster import Forecaster, Parts, SeriesView, register
+from .forecaster import Fitted, Forecaster, Parts, SeriesView, register
 
 Network = tuple[str, Any, Scaler]  # (file name, Keras model, scaler)
 
@@ -120,6 +120,8 @@ def _networks_from(names: list[str | None], parts: Parts | None) -> list[Network
 class _NetworkModel(Forecaster):
     """A forecaster made of trained networks (a skipped one is None: its forecasts are NaN)."""
 
+    trains_networks = True
+
     def __init__(self, networks: list[Network | None], channels: int | None = None) -> None:
         self.networks = networks
         self.channels = channels
@@ -162,6 +164,10 @@ class PlainLSTM(_NetworkModel):
         return {"window": self.window, "networks": self._names(), "channels": self.channels}
 
     @classmethod
+    def from_fitted(cls, fitted: Fitted) -> "PlainLSTM":
+        return cls([fitted.network("lstm")], fitted.settings["window"], fitted.channels("lstm"))
+
+    @classmethod
     def from_state(cls, state: dict[str, Any], parts: Parts | None = None) -> "PlainLSTM":
         return cls(_networks_from(state["networks"], parts), int(state["window"]), state.get("channels"))
 
@@ -171,6 +177,7 @@ class ComponentNetworks(_NetworkModel):
     """One network per component of the stepwise decomposition, summed (with FECA)."""
 
     name = "decomp_feca_lstm"
+    prefix = "feca_"  # the training jobs' names: prefix + component
 
     def __init__(self, networks: list[Network | None], decomposition: Decomposition,
                  channels: int | None = None) -> None:
@@ -195,6 +202,11 @@ class ComponentNetworks(_NetworkModel):
         return {"decomposition": self.decomposition.to_json(), "networks": self._names(), "channels": self.channels}
 
     @classmethod
+    def from_fitted(cls, fitted: Fitted) -> "ComponentNetworks":
+        names = [cls.prefix + c for c in fitted.components]
+        return cls([fitted.network(n) for n in names], fitted.settings["decomposition"], fitted.channels(names[0]))
+
+    @classmethod
     def from_state(cls, state: dict[str, Any], parts: Parts | None = None) -> "ComponentNetworks":
         return cls(_networks_from(state["networks"], parts), Decomposition.from_json(state["decomposition"]),
                    state.get("channels"))
@@ -205,6 +217,7 @@ class PlainComponentNetworks(ComponentNetworks):
     """The per-component networks without FECA (the ablation)."""
 
     name = "decomp_lstm"
+    prefix = "plain_"
 
 
 @register
@@ -252,6 +265,13 @@ class HybridNetwork(_NetworkModel):
                 "weights": [float(w) for w in self.weights], "window": self.window,
                 "decomposition": None if self.decomposition is None else self.decomposition.to_json(),
                 "networks": self._names(), "channels": self.channels}
+
+    @classmethod
+    def from_fitted(cls, fitted: Fitted) -> "HybridNetwork":
+        opts = fitted.settings["hybrid_options"]
+        return cls([fitted.network("hybrid")], opts, fitted.settings.get("first_stage_params"),
+                   fitted.settings["hybrid_weights"], fitted.settings["window"],
+                   fitted.settings["decomposition"] if opts.components else None, fitted.channels("hybrid"))
 
     @classmethod
     def from_state(cls, state: dict[str, Any], parts: Parts | None = None) -> "HybridNetwork":

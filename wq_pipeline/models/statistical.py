@@ -27,7 +27,7 @@ from ..baselines.suite import (
     fit_climatology_profile,
     validation_targets,
 )
-from .forecaster import Forecaster, Parts, SeriesView, register
+from .forecaster import Fitted, Forecaster, Parts, SeriesView, register
 
 
 def _floats(values: Any) -> list[float | None]:
@@ -51,6 +51,11 @@ class _Periodic(Forecaster):
         self.seasonal_period, self.window = seasonal_period, window
         self.period: int | None = None
         self.info: dict[str, Any] = {}
+
+    @classmethod
+    def from_fitted(cls, fitted: Fitted) -> "_Periodic":
+        return cls(seasonal_period=fitted.settings.get("seasonal_period"),
+                   window=fitted.settings.get("window")).fit(fitted.view)
 
     def _fit_period(self, view: SeriesView) -> int:
         y = np.asarray(view.values, dtype=np.float64)
