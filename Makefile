@@ -43,6 +43,8 @@ bench: $(STAMP)
 	$(PY) bench/end_effects.py
 	$(PY) bench/skill.py
 	$(PY) bench/ensemble_design.py
+	$(PY) bench/ensemble_pruning.py
+	$(PY) bench/probabilistic.py
 	$(PY) bench/level_free_ablation.py
 	$(PY) bench/backfill.py
 	$(PY) bench/report.py

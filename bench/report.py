@@ -108,6 +108,10 @@ def main() -> None:
                   "Every threshold costs skill on both sets (worst ratio and median MSE skill), for about one network "
                   "fewer per fold; serving meets its speed targets with every member, so the served ensemble keeps "
                   "them all."]
+    probabilistic = C.RESULTS / "probabilistic.md"
+    if probabilistic.exists():
+        lines += ["", "## Honest quantiles: coverage and CRPS of the main model (`bench/probabilistic.py`)", "",
+                  probabilistic.read_text()]
     end_effects = C.RESULTS / "end_effects.md"
     if end_effects.exists():
         lines += ["", "## End effects of trailing-window decomposition (`bench/end_effects.py`)", "",

@@ -42,8 +42,19 @@ def test_outputs_follow_the_contract(tiny_stepwise_run):
     assert metrics["freq"] == "1h" and metrics["protocol"] == "stepwise" and not metrics["leaky"]
     assert metrics["qc"]["grid_points"] == 1488
     fc = pd.read_csv(out / "forecasts.csv")
-    assert list(fc.columns) == ["model", "issued_at", "target_time", "step", "forecast", "observed", "fold"]
+    qcols = [f"q{q:g}" for q in metrics["probabilistic"]["levels"]]
+    assert list(fc.columns) == ["model", "issued_at", "target_time", "step", "forecast", "observed", "fold", *qcols]
     assert len(fc) == metrics["n_test"] * 3 * len(MODEL_NAMES)
+    # every model's quantiles: ordered, the median beside the point forecast, calibrated only once
+    # enough errors were observed (the test period follows a validation period, so all are finite)
+    q = fc[qcols].to_numpy()
+    assert np.isfinite(q).all() and (np.diff(q, axis=1) >= 0).all() and "q0.5" in qcols
+    prob = metrics["probabilistic"]
+    assert prob["method"] == "aci" and set(prob["models"]) == set(MODEL_NAMES)
+    for name, sc in prob["models"].items():
+        assert len(sc["crps_per_step"]) == 3 and sc["crps"] > 0 and set(sc["intervals"]) == {"50", "80", "90", "95"}
+        assert 0 <= sc["intervals"]["90"]["coverage"] <= 1 and sc["n_points"] == metrics["models"][name]["n_points"]
+    assert prob["models"]["climatology"]["crps_skill_climatology"] == pytest.approx(0.0)
     assert fc["issued_at"].str.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d").all()
     assert metrics["main_model"] == "ensemble" and metrics["ensemble"]["members"] == list(MODEL_NAMES[:-1])
     # every model's validation RMSE at step H (what a choice between models may use), recomputed

@@ -198,6 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--ensemble-half-life", type=float, metavar="STEPS",
                     help="age in grid steps at which a past error counts half (default: 60 days on sub-daily grids, "
                     "280 steps on daily ones)")
+    pq = e.add_argument_group(
+        "quantiles (every model)",
+        "each model's quantiles per step come from its own errors on forecasts whose targets were already observed "
+        "(conformal); scored by CRPS, pinball loss, interval coverage, width and Winkler score")
+    pq.add_argument("--quantiles", metavar="Q,Q,...",
+                    help="quantile levels, strictly between 0 and 1, increasing (default "
+                    + ",".join(f"{q:g}" for q in d["quantiles"].default) + ")")
+    pq.add_argument("--interval-method", choices=("split", "rolling", "aci"), default=d["interval_method"].default,
+                    help="split: validation errors only; rolling: every error so far, by age; aci: rolling, each level "
+                    "steered by its own misses (adaptive conformal)")
     e.add_argument("--out", type=Path, default=d["out"].default, help="output folder")
     e.add_argument("--no-flow", action="store_true",
                    help="run the stages in-process without Prefect (same results; no flow run is recorded)")
@@ -297,6 +307,10 @@ def _config_from_args(a: argparse.Namespace, argv: Sequence[str], target: str | 
                  "first_stage", "raw_channel", "hybrid_components", "calendar", "shrink", "level_free", "folds",
                  "test_start", "ensemble_rule", "ensemble_half_life", "model"):
         fields[name] = getattr(a, name, d[name].default)
+    if getattr(a, "quantiles", None):
+        fields["quantiles"] = _number_list(a.quantiles, "--quantiles")
+    if getattr(a, "interval_method", None):
+        fields["interval_method"] = a.interval_method
     if getattr(a, "se_thresholds", None):
         fields["se_grouping"], fields["se_thresholds"] = "thresholds", _number_pair(a.se_thresholds, "--se-thresholds")
     fields["covariates"] = _name_list(getattr(a, "covariates", None))
@@ -319,6 +333,13 @@ def _read_options(a: argparse.Namespace) -> ReadOptions:
 def _name_list(text: str | None) -> list[str]:
     """``"Temp, Sal"`` -> ``["Temp", "Sal"]`` (empty for None)."""
     return [] if not text else [part.strip() for part in text.split(",")]
+
+
+def _number_list(text: str, option: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise InputError(f"{option}: expected numbers separated by commas, got {text!r}") from None
 
 
 def _number_pair(text: str, option: str) -> tuple[float, float]:

@@ -229,6 +229,8 @@ class EvaluateConfig(BaseModel):
     - ``ensemble_rule``, ``ensemble_half_life`` (grid steps; None: 60 days on sub-daily grids, 280
       steps on daily ones): how the
       main model, the online-weighted ensemble (:mod:`wq_pipeline.ensemble`), weighs its members.
+    - ``quantiles``, ``interval_method``: the quantile levels every model forecasts, and how they
+      are calibrated on the errors already observed (:mod:`wq_pipeline.intervals`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -280,6 +282,8 @@ class EvaluateConfig(BaseModel):
     test_start: str | None = None
     ensemble_rule: Literal["softmax", "inverse_mse", "best", "stack"] = "stack"
     ensemble_half_life: float | None = Field(default=None, gt=0)
+    quantiles: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975)
+    interval_method: Literal["split", "rolling", "aci"] = "aci"
     model: ServedModel = MAIN_MODEL
     out: Path = Path("reports/latest")
     qc: QCConfig = Field(default_factory=QCConfig)
@@ -297,6 +301,13 @@ class EvaluateConfig(BaseModel):
         if self.se_thresholds is not None and not self.se_thresholds[0] <= self.se_thresholds[1]:
             raise ValueError(f"se_thresholds must be (low, high) with low <= high, got {self.se_thresholds}")
         return self
+
+    @field_validator("quantiles")
+    @classmethod
+    def _check_quantiles(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        from .intervals import check_quantiles
+
+        return check_quantiles(v)
 
     @field_validator("covariates")
     @classmethod
@@ -325,6 +336,13 @@ class EvaluateConfig(BaseModel):
 
         half_life = self.ensemble_half_life or default_half_life(step_hours)
         return EnsembleOptions(rule=self.ensemble_rule, half_life=half_life)
+
+    def interval_options(self, step_hours: float) -> "IntervalOptions":
+        """How quantiles are calibrated on a grid of ``step_hours`` (:class:`wq_pipeline.intervals.IntervalOptions`)."""
+        from .intervals import IntervalOptions, default_interval_half_life
+
+        return IntervalOptions(levels=self.quantiles, method=self.interval_method,
+                               half_life=default_interval_half_life(step_hours))
 
     def decomposer_params(self) -> dict[str, Any]:
         """Method-specific parameters passed to :func:`wq_pipeline.decompose.make_decomposer`."""

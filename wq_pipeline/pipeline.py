@@ -525,6 +525,7 @@ class FoldResult:
     samples: ComponentSamples | None = None
     record: History | None = None  # the ensemble's record up to this fold's last origin (positions, (M, r, H))
     hybrid_weights: np.ndarray | None = None  # (H,) the hybrid's shrink weights
+    quantiles: dict[str, np.ndarray] = field(default_factory=dict)  # {name: (n_val + n_test, H, Q)}
 
     def test_forecasts(self) -> dict[str, np.ndarray]:
         """``{name: (n_test, H)}``: the test rows of :attr:`forecasts`."""
@@ -552,6 +553,51 @@ def fold_forecasts(plan: Plan, cfg: EvaluateConfig, base: dict[str, Any], by_nam
     return {name: forecasts[name] for name in MEMBER_NAMES}, hybrid
 
 
+def quantile_stage(folds: list[FoldResult], cfg: EvaluateConfig) -> None:
+    """Every model's quantiles at every fold's validation and test origins (``fold.quantiles``),
+    calibrated on that model's errors already observed at each origin
+    (:func:`~wq_pipeline.intervals.conformal_quantiles`). A model's record carries over from
+    fold to fold, as the ensemble's does."""
+    from .intervals import conformal_quantiles
+
+    records: dict[str, History] = {}
+    for fold in folds:
+        s = fold.plan.split
+        opts = cfg.interval_options(step_hours_of(fold.plan))
+        o = s.fit_origins
+        for name in MODEL_NAMES:
+            seq_o, seq_f, n_hist = with_history(records.get(name), o, fold.forecasts[name][None])
+            records[name] = (seq_o, seq_f)
+            Q = conformal_quantiles(seq_f[0], seq_o, fold.plan.obs_values, opts, first_test=s.test_start)
+            fold.quantiles[name] = Q[n_hist:]
+
+
+def probabilistic_scores(folds: list[FoldResult], observed: list[np.ndarray], cfg: EvaluateConfig) -> dict[str, Any]:
+    """Quantile scores of every model on the same test points as the point scores (``observed``:
+    each fold's ``(n_test, H)`` common observations): pooled, per fold, with CRPS skill against
+    climatology's and persistence's distributions (their forecasts with their own conformal
+    quantiles)."""
+    from .intervals import INTERVALS
+    from .scoring_rules import quantile_scores
+
+    levels = tuple(cfg.quantiles)
+
+    def scores(obs: np.ndarray, qs: dict[str, np.ndarray]) -> dict[str, Any]:
+        out = {name: quantile_scores(obs, qs[name], levels, INTERVALS) for name in MODEL_NAMES}
+        for name, sc in out.items():
+            for ref in ("climatology", "persistence"):
+                base = out[ref]["crps"]
+                sc[f"crps_skill_{ref}"] = (1.0 - sc["crps"] / base) if base and np.isfinite(base) and base > 0 else None
+        return out
+
+    tests = [{n: f.quantiles[n][f.plan.split.val.size:] for n in MODEL_NAMES} for f in folds]
+    pooled = scores(np.concatenate(observed), {n: np.concatenate([t[n] for t in tests]) for n in MODEL_NAMES})
+    return {"method": cfg.interval_method, "levels": list(levels),
+            "crps": "from the quantiles: the distribution whose quantile function interpolates them linearly "
+                    "(flat beyond the outermost levels), integrated exactly on a fine grid",
+            "models": pooled, "folds": [scores(o, t) for o, t in zip(observed, tests)]}
+
+
 # --------------------------------------------------------------------------- scoring and outputs
 
 
@@ -576,9 +622,11 @@ def score_models(obs: np.ndarray, forecasts: dict[str, np.ndarray]) -> dict[str,
     return scores
 
 
-def forecast_table(plan: Plan, H: int, forecasts: dict[str, np.ndarray]) -> pd.DataFrame:
+def forecast_table(plan: Plan, H: int, forecasts: dict[str, np.ndarray],
+                   quantiles: dict[str, np.ndarray] | None = None, levels: tuple[float, ...] = ()) -> pd.DataFrame:
     """Long test forecast table ``model, issued_at, target_time, step, forecast, observed, fold``
-    (observed: real observations only)."""
+    (observed: real observations only), then with ``quantiles`` (``{name: (n_test, H, Q)}``) one
+    column ``q<level>`` per level (``q0.5`` is the median, beside the point forecast)."""
     s = plan.split
     obs = target_matrix(plan.obs_values, s.test, H)
     iso = np.asarray([t.isoformat() for t in plan.times])
@@ -593,6 +641,7 @@ def forecast_table(plan: Plan, H: int, forecasts: dict[str, np.ndarray]) -> pd.D
             "forecast": forecasts[name].ravel(),
             "observed": obs.ravel(),
             "fold": s.fold,
+            **({f"q{lv:g}": quantiles[name][:, :, k].ravel() for k, lv in enumerate(levels)} if quantiles else {}),
         }))
     return pd.concat(frames, ignore_index=True)
 
@@ -800,6 +849,7 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
     plans = timed("plan", plan_folds, station, cfg)
     folds, decomposers, stationarity, workers = fit_folds(plans, cfg, runner, timed, timings)
     names = decomposers[-1].names
+    timed("quantiles", quantile_stage, folds, cfg)
     t1 = time.perf_counter()
     H = cfg.horizon
     tests = [f.test_forecasts() for f in folds]
@@ -807,7 +857,10 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
     fold_scores = [score_models(o, t) for o, t in zip(observed, tests)]
     pooled = {name: np.concatenate([t[name] for t in tests]) for name in MODEL_NAMES}
     scores = score_models(np.concatenate(observed), pooled)
-    table = pd.concat([forecast_table(f.plan, H, t) for f, t in zip(folds, tests)], ignore_index=True)
+    levels = tuple(cfg.quantiles)
+    table = pd.concat([forecast_table(f.plan, H, t, {n: q[f.plan.split.val.size:] for n, q in f.quantiles.items()},
+                                      levels) for f, t in zip(folds, tests)], ignore_index=True)
+    probabilistic = probabilistic_scores(folds, observed, cfg)
     timings["evaluate"] = round(time.perf_counter() - t1, 3)
     timings["total"] = round(time.perf_counter() - t_start, 3)
 
@@ -857,6 +910,7 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
         "baselines": last.baselines,
         "models": scores,
         "validation_rmse": validation_rmse(last, H),
+        "probabilistic": probabilistic,
         "main_model": MAIN_MODEL,
         "training": {t.name: t.training for t in last.trained},
         "training_workers": workers,

@@ -138,7 +138,11 @@ def test_report_renders_every_section_and_chart(run_dir: Path, browser: Browser,
     ids = set(v["expected"])
     m = json.loads((run_dir / "metrics.json").read_text())
     n_comp = len(m["components"])
-    assert {"qc", "spectrum", "forecast", "skill", "resid-hist", "resid-acf", "weights-1"} <= ids
+    assert {"qc", "spectrum", "forecast", "skill", "resid-hist", "resid-acf", "weights-1", "fan", "pit"} <= ids
+    # every model's quantile scores, the main model marked
+    unc = v["tables"]["uncertainty-table"]
+    assert len(unc) == len(m["probabilistic"]["models"]) and sum("(main)" in r[0] for r in unc) == 1
+    assert "conformal calibration" in v["text"]
     assert {f"decomp-{i}" for i in range(n_comp + 1)} <= ids
     assert {f"loss-{i}" for i in range(len(m["training"]))} <= ids
     assert not v["banner"]

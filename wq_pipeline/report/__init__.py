@@ -137,6 +137,11 @@ def build_context(run: RunFiles, leaky: RunFiles | None = None, rel_main: str | 
         ctx["residuals"] = res
     else:
         ctx["forecast_chart"], ctx["residuals"] = None, None
+    unc = fg.uncertainty_section(m, run.forecasts)
+    if unc is not None:
+        for c in unc["charts"]:
+            add(c)
+    ctx["uncertainty"] = unc
     ens = fg.ensemble_section(m, run.weights)
     if ens is not None:
         for c in ens["charts"]:

@@ -758,6 +758,84 @@ def residual_charts(forecasts: pd.DataFrame, metrics: dict[str, Any]) -> dict[st
     return out
 
 
+def quantile_columns(forecasts: pd.DataFrame) -> list[tuple[float, str]]:
+    """``[(level, column)]`` of the quantile columns of forecasts.csv (``q0.05``, ...), sorted."""
+    out = []
+    for c in forecasts.columns:
+        if isinstance(c, str) and c.startswith("q"):
+            try:
+                out.append((float(c[1:]), c))
+            except ValueError:
+                pass
+    return sorted(out)
+
+
+def uncertainty_section(metrics: dict[str, Any], forecasts: pd.DataFrame | None,
+                        full_res: int = FORECAST_FULL_RES) -> dict[str, Any] | None:
+    """The quantile forecasts: every model's CRPS, pinball loss, interval coverage and width
+    (``metrics['probabilistic']``), a fan chart of the main model's quantiles at step H over the
+    test period, and its PIT histogram on the quantile grid (the share of observations between
+    consecutive quantiles against the share it should be). None for runs without quantiles."""
+    prob = metrics.get("probabilistic")
+    if not isinstance(prob, dict) or not prob.get("models"):
+        return None
+    main = main_model(metrics)
+    rows = []
+    for name in model_names(metrics):
+        sc = (prob["models"] or {}).get(name)
+        if not sc:
+            continue
+        iv = sc.get("intervals") or {}
+        rows.append({"model": name, "label": model_label(name, main), "main": name == main,
+                     "crps": num(sc.get("crps")), "pinball": num(sc.get("pinball")),
+                     "coverage": {k: num((iv.get(k) or {}).get("coverage")) for k in ("50", "80", "90", "95")},
+                     "width90": num((iv.get("90") or {}).get("width")), "winkler90": num((iv.get("90") or {}).get("winkler")),
+                     "skill_clim": num(sc.get("crps_skill_climatology")),
+                     "skill_pers": num(sc.get("crps_skill_persistence"))})
+    out: dict[str, Any] = {"rows": rows, "method": prob.get("method"), "levels": prob.get("levels") or [],
+                           "crps_text": prob.get("crps"), "fan": None, "pit": None, "charts": []}
+    if forecasts is None or not len(forecasts):
+        return out
+    qcols = quantile_columns(forecasts)
+    H = int(metrics.get("horizon") or 1)
+    f = forecasts[(forecasts["model"] == main) & (forecasts["step"] == H)]
+    if not qcols or not len(f):
+        return out
+    order = parse_times(f["target_time"].to_list()).seconds.argsort(kind="stable")
+    f = f.iloc[order]
+    ax = parse_times(f["target_time"].to_list())
+    show = [(lv, c) for lv, c in qcols if any(abs(lv - x) < 1e-9 for x in (0.05, 0.25, 0.5, 0.75, 0.95))] or qcols
+    arrs = [f["observed"].to_numpy(float), *[f[c].to_numpy(float) for _, c in show]]
+    idx = np.arange(len(f)) if len(f) <= full_res else decimate_aligned(arrs, max_points=full_res // len(arrs))
+    color = model_color(main)
+    ser = [line("observed", MODEL_COLORS["observed"], 1.5)]
+    for lv, _ in show:
+        ser.append(line(f"{lv:.0%} quantile" if abs(lv - 0.5) > 1e-9 else "median", color,
+                        2.0 if abs(lv - 0.5) < 1e-9 else 1.0, dash=None if abs(lv - 0.5) < 1e-9 else
+                        ([2, 3] if min(lv, 1 - lv) < 0.2 else [6, 3])))
+    target = str(metrics.get("target") or "value")
+    out["fan"] = chart("fan", "time", ax.seconds[idx].tolist(), ser, [a[idx] for a in arrs],
+                       ylabel=_ylabel(target, metrics.get("unit") or ""), xlabel=f"target {ax.label}", height=340,
+                       n_source=int(len(f)), decimated=bool(len(idx) < len(f)))
+    out["charts"].append(out["fan"])
+    obs = f["observed"].to_numpy(float)
+    Q = f[[c for _, c in qcols]].to_numpy(float)
+    ok = np.isfinite(obs) & np.isfinite(Q).all(axis=1)
+    if ok.sum() >= 10:
+        levels = np.array([lv for lv, _ in qcols])
+        bins = (obs[ok][:, None] > Q[ok]).sum(axis=1)  # 0 .. Q: how many quantiles lie below
+        counts = np.bincount(bins, minlength=levels.size + 1) / ok.sum()
+        expected = np.diff(np.concatenate([[0.0], levels, [1.0]]))
+        labels = ["< " + f"{levels[0]:g}"] + [f"{a:g}-{b:g}" for a, b in zip(levels[:-1], levels[1:])] + \
+                 ["> " + f"{levels[-1]:g}"]
+        out["pit"] = chart("pit", "cat", list(range(levels.size + 1)),
+                           [bars("observed share", color, 0.7), marker("expected share", "#000000", 7)],
+                           [counts.tolist(), expected.tolist()], cats=labels, xlabel="between quantiles",
+                           ylabel="share of test points", height=260, n=int(ok.sum()))
+        out["charts"].append(out["pit"])
+    return out
+
+
 # --------------------------------------------------------------------------- 6. ensemble
 
 
