@@ -9,7 +9,9 @@ A run with several folds (``--folds``) adds rows per fold: ``fold`` is ``"pooled
 scores pooled over every fold's test points (the run's ``models``, the only rows of a one-fold
 run), then ``1 .. K`` for each fold's own scores (``metrics['folds']``), with that fold's best
 baseline. Readers of the pooled numbers keep ``fold == "pooled"``. ``main`` marks the run's main
-model. The Markdown and HTML add, per target and protocol, the main model's RMSE against the
+model. The quantile scores at step H follow (``crps``, coverage of the 50 % and 90 % intervals,
+the 90 % width, CRPS skill against climatology and persistence; empty for runs without quantiles).
+The Markdown and HTML add, per target and protocol, the main model's RMSE against the
 best baseline's in every fold.
 """
 
@@ -23,7 +25,8 @@ from typing import Any
 import pandas as pd
 
 COLUMNS = ("target", "unit", "protocol", "model", "n_points", "rmse", "mae", "nse", "kge", "skill",
-           "mse_skill_vs_best_baseline", "best_baseline", "seconds", "fold", "main")
+           "mse_skill_vs_best_baseline", "best_baseline", "seconds", "fold", "main",
+           "crps", "coverage_50", "coverage_90", "width_90", "crps_skill_climatology", "crps_skill_persistence")
 POOLED = "pooled"
 
 
@@ -42,17 +45,26 @@ def summary_table(results: dict[str, dict[str, dict[str, Any]]]) -> pd.DataFrame
         for protocol, m in runs.items():
             main = m.get("main_model")
             folds = [f for f in m.get("folds") or [] if isinstance(f, dict)]
-            parts = [(POOLED, m["models"], (m.get("timings_s") or {}).get("total"))]
+            prob = m.get("probabilistic") or {}
+            parts = [(POOLED, m["models"], (m.get("timings_s") or {}).get("total"), prob.get("models") or {})]
             if len(folds) > 1:
-                parts += [(f.get("fold"), f.get("models") or {}, None) for f in folds]
-            for fold, models, seconds in parts:
+                pf = prob.get("folds") or [{}] * len(folds)
+                parts += [(f.get("fold"), f.get("models") or {}, None, q or {}) for f, q in zip(folds, pf)]
+            for fold, models, seconds, qs in parts:
                 for name, s in models.items():
+                    q = qs.get(name) or {}
+                    iv = q.get("intervals") or {}
                     rows.append({"target": target, "unit": m.get("unit"), "protocol": protocol, "model": name,
                                  "n_points": s.get("n_points"), "rmse": s.get("rmse"), "mae": s.get("mae"),
                                  "nse": s.get("nse"), "kge": s.get("kge"), "skill": s.get("skill"),
                                  "mse_skill_vs_best_baseline": s.get("mse_skill_best_baseline"),
-                                 "best_baseline": s.get("best_baseline"), "seconds": seconds, "fold": fold,
-                                 "main": name == main})
+                                 "best_baseline": s.get("best_baseline"), "crps": q.get("crps"),
+                                 "coverage_50": (iv.get("50") or {}).get("coverage"),
+                                 "coverage_90": (iv.get("90") or {}).get("coverage"),
+                                 "width_90": (iv.get("90") or {}).get("width"),
+                                 "crps_skill_climatology": q.get("crps_skill_climatology"),
+                                 "crps_skill_persistence": q.get("crps_skill_persistence"),
+                                 "seconds": seconds, "fold": fold, "main": name == main})
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 

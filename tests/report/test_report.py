@@ -533,6 +533,10 @@ def test_flow_headline_and_summary_carry_the_folds(folds_dir: Path, run_dir: Pat
         for name in MODEL_NAMES:
             assert pooled.loc[name, "rmse"] == pytest.approx(mm["models"][name]["rmse"], rel=1e-9)
         assert pooled["main"].to_dict() == {name: name == "ensemble" for name in pooled.index}
+        for name in MODEL_NAMES:  # the quantile scores beside the point scores
+            q = mm["probabilistic"]["models"][name]
+            assert pooled.loc[name, "crps"] == pytest.approx(q["crps"], rel=1e-9)
+            assert pooled.loc[name, "coverage_90"] == pytest.approx(q["intervals"]["90"]["coverage"], rel=1e-9)
     for f in m["folds"]:
         rows = back[(back.target == "DO_obs") & (back.fold.astype(str) == str(f["fold"]))].set_index("model")
         for name in MODEL_NAMES:
