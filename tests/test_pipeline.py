@@ -43,7 +43,8 @@ def test_outputs_follow_the_contract(tiny_stepwise_run):
     assert metrics["qc"]["grid_points"] == 1488
     fc = pd.read_csv(out / "forecasts.csv")
     qcols = [f"q{q:g}" for q in metrics["probabilistic"]["levels"]]
-    assert list(fc.columns) == ["model", "issued_at", "target_time", "step", "forecast", "observed", "fold", *qcols]
+    assert list(fc.columns) == ["model", "issued_at", "target_time", "step", "forecast", "observed", "fold", *qcols,
+                                "P(DO_obs<4)"]
     assert len(fc) == metrics["n_test"] * 3 * len(MODEL_NAMES)
     # every model's quantiles: ordered, the median beside the point forecast, calibrated only once
     # enough errors were observed (the test period follows a validation period, so all are finite)
@@ -55,6 +56,16 @@ def test_outputs_follow_the_contract(tiny_stepwise_run):
         assert len(sc["crps_per_step"]) == 3 and sc["crps"] > 0 and set(sc["intervals"]) == {"50", "80", "90", "95"}
         assert 0 <= sc["intervals"]["90"]["coverage"] <= 1 and sc["n_points"] == metrics["models"][name]["n_points"]
     assert prob["models"]["climatology"]["crps_skill_climatology"] == pytest.approx(0.0)
+    # the crossing probability of every row, from its own quantiles, and its scores
+    p = fc["P(DO_obs<4)"].to_numpy()
+    assert np.isfinite(p).all() and (p > 0).all() and (p < 1).all()
+    low = fc["q0.975"] < 4  # the whole 95 % interval below the threshold: a high probability
+    assert (p[low] >= 0.975).all() and (p[fc["q0.025"] > 4] <= 0.025).all()
+    (ex,) = metrics["exceedance"]
+    assert ex["threshold"] == "DO_obs<4" and 0 < ex["events"] < ex["n_points"]
+    main = ex["models"]["ensemble"]
+    assert 0 <= main["brier"] <= 1 and len(main["brier_per_step"]) == 3
+    assert sum(r["count"] for r in ex["reliability"]) == ex["n_points"]
     assert fc["issued_at"].str.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d").all()
     assert metrics["main_model"] == "ensemble" and metrics["ensemble"]["members"] == list(MODEL_NAMES[:-1])
     # every model's validation RMSE at step H (what a choice between models may use), recomputed

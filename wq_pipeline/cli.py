@@ -205,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     pq.add_argument("--quantiles", metavar="Q,Q,...",
                     help="quantile levels, strictly between 0 and 1, increasing (default "
                     + ",".join(f"{q:g}" for q in d["quantiles"].default) + ")")
+    pq.add_argument("--threshold", action="append", metavar="COLUMN<VALUE",
+                    help="a level to forecast the probability of crossing, e.g. 'DO_obs<2' (hypoxia) or 'Turb>50'; "
+                    "repeatable; scored by the Brier score and a reliability table")
     pq.add_argument("--interval-method", choices=("split", "rolling", "aci"), default=d["interval_method"].default,
                     help="split: validation errors only; rolling: every error so far, by age; aci: rolling, each level "
                     "steered by its own misses (adaptive conformal)")
@@ -309,6 +312,8 @@ def _config_from_args(a: argparse.Namespace, argv: Sequence[str], target: str | 
         fields[name] = getattr(a, name, d[name].default)
     if getattr(a, "quantiles", None):
         fields["quantiles"] = _number_list(a.quantiles, "--quantiles")
+    if getattr(a, "threshold", None):
+        fields["thresholds"] = list(a.threshold)
     if getattr(a, "interval_method", None):
         fields["interval_method"] = a.interval_method
     if getattr(a, "se_thresholds", None):

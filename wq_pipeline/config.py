@@ -231,6 +231,8 @@ class EvaluateConfig(BaseModel):
       main model, the online-weighted ensemble (:mod:`wq_pipeline.ensemble`), weighs its members.
     - ``quantiles``, ``interval_method``: the quantile levels every model forecasts, and how they
       are calibrated on the errors already observed (:mod:`wq_pipeline.intervals`).
+    - ``thresholds``: ``COLUMN<VALUE`` or ``COLUMN>VALUE``; those on the target get crossing
+      probabilities and Brier scores (:mod:`wq_pipeline.exceedance`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -284,6 +286,7 @@ class EvaluateConfig(BaseModel):
     ensemble_half_life: float | None = Field(default=None, gt=0)
     quantiles: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975)
     interval_method: Literal["split", "rolling", "aci"] = "aci"
+    thresholds: list[str] = Field(default_factory=list)
     model: ServedModel = MAIN_MODEL
     out: Path = Path("reports/latest")
     qc: QCConfig = Field(default_factory=QCConfig)
@@ -308,6 +311,13 @@ class EvaluateConfig(BaseModel):
         from .intervals import check_quantiles
 
         return check_quantiles(v)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _check_thresholds(cls, v: list[str]) -> list[str]:
+        from .exceedance import parse_threshold
+
+        return [parse_threshold(t).label for t in v]
 
     @field_validator("covariates")
     @classmethod

@@ -170,6 +170,7 @@ def plan_folds(station: StationSeries, cfg: EvaluateConfig) -> list[Plan]:
     decomposition window and horizon, or ``--test-start`` lies outside the data.
     """
     resolve_covariates(station, cfg.covariates)  # names checked before lengths: the likelier mistake
+    target_thresholds(station, cfg)
     values = station.values.to_numpy(dtype=float)
     observed = station.observed.to_numpy(dtype=bool)
     lookback = max(cfg.window, cfg.decomp_window)
@@ -215,6 +216,25 @@ def plan_folds(station: StationSeries, cfg: EvaluateConfig) -> list[Plan]:
         plans.append(Plan(values=values, observed=observed, times=station.values.index, split=split,
                           decompose_at=at, covariates=cov))
     return plans
+
+
+def target_thresholds(station: StationSeries, cfg: EvaluateConfig) -> list[Any]:
+    """The thresholds of ``cfg`` on this run's target (:class:`~wq_pipeline.exceedance.Threshold`);
+    :class:`InputError` for one naming a column the file does not have."""
+    from .exceedance import parse_threshold
+    from .load import find_column
+
+    out = []
+    columns = list(station.frame.columns)
+    for text in cfg.thresholds:
+        th = parse_threshold(text)
+        col = find_column(columns, th.column)
+        if col is None:
+            raise InputError(f"{station.path.name}: --threshold {text!r} names column {th.column!r}, which the file "
+                             f"does not have; available numeric columns: {', '.join(columns)}")
+        if col == station.target:
+            out.append(th)
+    return out
 
 
 def _period(station: StationSeries, b: Any, name: str) -> str:
@@ -598,6 +618,36 @@ def probabilistic_scores(folds: list[FoldResult], observed: list[np.ndarray], cf
             "models": pooled, "folds": [scores(o, t) for o, t in zip(observed, tests)]}
 
 
+def exceedance_stage(folds: list[FoldResult], observed: list[np.ndarray], cfg: EvaluateConfig,
+                     thresholds: list[Any]) -> list[dict[str, Any]]:
+    """Per threshold on the target: every model's Brier score over the test points of every fold
+    (pooled), its skill against climatology, the base rate and the main model's reliability table
+    (:func:`~wq_pipeline.exceedance.exceedance_scores`)."""
+    from .exceedance import exceedance_scores
+
+    if not thresholds:
+        return []
+    qs = {n: np.concatenate([f.quantiles[n][f.plan.split.val.size:] for f in folds]) for n in MODEL_NAMES}
+    obs = np.concatenate(observed)
+    return [exceedance_scores(obs, qs, tuple(cfg.quantiles), th, MAIN_MODEL) for th in thresholds]
+
+
+def add_crossing_columns(table: pd.DataFrame, folds: list[FoldResult], cfg: EvaluateConfig,
+                         thresholds: list[Any]) -> pd.DataFrame:
+    """forecasts.csv with one column ``P(<threshold>)`` per threshold: each row's crossing
+    probability from its quantiles."""
+    from .exceedance import crossing_probability
+
+    if not thresholds:
+        return table
+    levels = tuple(cfg.quantiles)
+    q = table[[f"q{lv:g}" for lv in levels]].to_numpy(dtype=np.float64)
+    out = table.copy()
+    for th in thresholds:
+        out[f"P({th.label})"] = crossing_probability(q, levels, th)
+    return out
+
+
 # --------------------------------------------------------------------------- scoring and outputs
 
 
@@ -861,6 +911,8 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
     table = pd.concat([forecast_table(f.plan, H, t, {n: q[f.plan.split.val.size:] for n, q in f.quantiles.items()},
                                       levels) for f, t in zip(folds, tests)], ignore_index=True)
     probabilistic = probabilistic_scores(folds, observed, cfg)
+    exceedance = exceedance_stage(folds, observed, cfg, target_thresholds(station, cfg))
+    table = add_crossing_columns(table, folds, cfg, target_thresholds(station, cfg))
     timings["evaluate"] = round(time.perf_counter() - t1, 3)
     timings["total"] = round(time.perf_counter() - t_start, 3)
 
@@ -911,6 +963,7 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
         "models": scores,
         "validation_rmse": validation_rmse(last, H),
         "probabilistic": probabilistic,
+        "exceedance": exceedance,
         "main_model": MAIN_MODEL,
         "training": {t.name: t.training for t in last.trained},
         "training_workers": workers,

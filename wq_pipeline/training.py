@@ -46,7 +46,8 @@ from .registry import DEFAULT_MODEL, ModelVersion, Registry, version_id
 #: the served model is recorded on its own (manifest "model"; version content only when not the default, so
 #: the ids of versions trained before --model stay the same)
 MODEL_FIELDS_EXCLUDED = {"data", "out", "command", "jobs", "protocol", "seasonal_period", "folds", "test_start",
-                         "ensemble_rule", "ensemble_half_life", "model", "quantiles", "interval_method", *READ_FIELDS}
+                         "ensemble_rule", "ensemble_half_life", "model", "quantiles", "interval_method",
+                         "thresholds", *READ_FIELDS}
 
 
 def version_content(cfg: EvaluateConfig, digest: str, procedure: str, **extra: Any) -> dict[str, Any]:

@@ -793,7 +793,25 @@ def uncertainty_section(metrics: dict[str, Any], forecasts: pd.DataFrame | None,
                      "skill_clim": num(sc.get("crps_skill_climatology")),
                      "skill_pers": num(sc.get("crps_skill_persistence"))})
     out: dict[str, Any] = {"rows": rows, "method": prob.get("method"), "levels": prob.get("levels") or [],
-                           "crps_text": prob.get("crps"), "fan": None, "pit": None, "charts": []}
+                           "crps_text": prob.get("crps"), "fan": None, "pit": None, "charts": [],
+                           "thresholds": []}
+    for k, ex in enumerate(metrics.get("exceedance") or []):
+        rel = ex.get("reliability") or []
+        th = {"label": ex.get("threshold"), "base_rate": num(ex.get("base_rate")), "events": ex.get("events"),
+              "n_points": ex.get("n_points"),
+              "rows": [{"label": model_label(n, main), "main": n == main, "brier": num(sc.get("brier")),
+                        "skill": num(sc.get("brier_skill_climatology"))}
+                       for n in model_names(metrics) if (sc := (ex.get("models") or {}).get(n))],
+              "chart": None}
+        if rel:
+            xs = [r["mean_probability"] for r in rel]
+            th["chart"] = chart(f"reliability-{k}", "num", xs,
+                                [marker("observed frequency", model_color(main), 8),
+                                 line("perfectly reliable", "#888888", 1, dash=[4, 4])],
+                                [[r["observed_frequency"] for r in rel], xs], xlabel="forecast probability (bin mean)",
+                                ylabel="observed frequency", height=260)
+            out["charts"].append(th["chart"])
+        out["thresholds"].append(th)
     if forecasts is None or not len(forecasts):
         return out
     qcols = quantile_columns(forecasts)
