@@ -66,14 +66,17 @@ def test_new_database_has_current_schema_and_wal(tmp_path: Path):
     a = Archive(sqlite_url(path))
     try:
         assert path.is_file()
-        assert a.schema_version() == SCHEMA_VERSION == 2
+        assert a.schema_version() == SCHEMA_VERSION == 3
         with a.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
             insp = sa.inspect(conn)
-            assert set(insp.get_table_names()) == {"schema_info", "runs", "model_versions", "forecasts"}
+            assert set(insp.get_table_names()) == {"schema_info", "runs", "model_versions", "forecasts",
+                                                   "forecast_quantiles"}
+            assert insp.get_pk_constraint("forecast_quantiles")["constrained_columns"] == [
+                "site", "target", "model_version", "issued_at", "step", "level"]
             assert insp.get_pk_constraint("forecasts")["constrained_columns"] == [
                 "site", "target", "model_version", "issued_at", "step"]
             idx = {i["name"]: i["column_names"] for i in insp.get_indexes("forecasts")}
@@ -111,9 +114,10 @@ def test_v1_database_opens_idempotently_and_upgrades(tmp_path: Path, monkeypatch
     path = tmp_path / "v1.db"
     build_v1_database(path)
     url = sqlite_url(path)
-    for _ in range(2):  # opening twice upgrades once (v2: issued_by) and keeps the stored row
+    for _ in range(2):  # opening twice upgrades once (v2: issued_by, v3: quantiles) and keeps the stored row
         with Archive(url) as a:
-            assert a.schema_version() == 2
+            assert a.schema_version() == 3
+            assert len(a.quantiles()) == 0
             got = a.forecasts()
             assert len(got) == 1 and got["value"].iloc[0] == 7.5
             assert got["issued_at"].iloc[0] == pd.Timestamp("2024-01-01 00:00", tz="UTC")
@@ -125,19 +129,39 @@ def test_v1_database_opens_idempotently_and_upgrades(tmp_path: Path, monkeypatch
         got = a.forecasts(model_version=rows["model_version"].iloc[0])
         assert set(got["issued_by"]) == {"persistence"}
 
-    # A version 3 that adds a column: applied once on open, data kept, not applied again.
+    # A version 4 that adds a column: applied once on open, data kept, not applied again.
     def add_note(conn: sa.Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE forecasts ADD COLUMN note TEXT")
 
     monkeypatch.setattr(archive_mod, "MIGRATIONS", archive_mod.MIGRATIONS + [add_note])
     for _ in range(2):  # a second ALTER TABLE would fail: the migration runs once only
         with Archive(url) as a:
-            assert a.schema_version() == 3
+            assert a.schema_version() == 4
             assert len(a.forecasts()) == 1 + len(rows)
     with sqlite3.connect(path) as con:
         columns = [r[1] for r in con.execute("PRAGMA table_info(forecasts)")]
         assert "note" in columns and "issued_by" in columns
-        assert con.execute("SELECT version FROM schema_info").fetchall() == [(3,)]
+        assert con.execute("SELECT version FROM schema_info").fetchall() == [(4,)]
+
+
+def test_quantiles_are_stored_with_their_forecasts_in_one_transaction(tmp_path: Path):
+    rows = forecast_frame(range(2))
+    q = pd.concat([rows[["site", "target", "model_version", "issued_at", "step"]].assign(
+        level=lv, value=rows["value"] + (lv - 0.5) * 2) for lv in (0.1, 0.5, 0.9)], ignore_index=True)
+    with Archive(sqlite_url(tmp_path / "wq.db")) as a:
+        assert a.write_forecasts(rows, quantiles=q) == len(rows)
+        assert a.write_forecasts(rows, quantiles=q) == 0  # idempotent, quantiles included
+        got = a.quantiles()
+        assert len(got) == 3 * len(rows) and sorted(set(got["level"])) == [0.1, 0.5, 0.9]
+        med = got[got["level"] == 0.5].sort_values(["issued_at", "step"])["value"].to_numpy()
+        np.testing.assert_allclose(med, rows.sort_values(["issued_at", "step"])["value"].to_numpy())
+        # a bad forecast row stores nothing, not even its quantiles
+        bad = forecast_frame(range(5, 6))
+        bad.loc[bad.index[0], "value"] = np.nan
+        qb = q.assign(issued_at=bad["issued_at"].iloc[0])
+        with pytest.raises(InputError):
+            a.write_forecasts(bad, quantiles=qb.drop_duplicates(["issued_at", "step", "level"]))
+        assert len(a.quantiles()) == 3 * len(rows)
 
 
 def test_failed_migration_changes_nothing(tmp_path: Path, monkeypatch):

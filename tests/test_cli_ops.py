@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -37,9 +38,14 @@ def test_forecast_twice_stores_it_once_and_exports_csv_and_parquet(store, capsys
         assert main(["forecast", *_opts(cfg, models, db), "--as-of", "2012-02-10T12:00"]) == 0
         out = capsys.readouterr().out
         assert expected in out and version.version in out
+        assert "median   90 % interval" in out  # the main model's quantiles, printed beside the forecast
     archive = Archive(f"sqlite:///{db}")
     rows = archive.forecasts()
     assert len(rows) == TINY["horizon"] and set(rows["model_version"]) == {version.version}
+    q = archive.quantiles()  # stored with the forecast, once
+    assert len(q) == TINY["horizon"] * 9 and set(q["model_version"]) == {version.version}
+    for step, g in q.groupby("step"):
+        assert np.all(np.diff(g.sort_values("level")["value"].to_numpy()) >= 0)
     assert list(archive.runs()["status"]) == ["ok", "ok"]
     assert version.version in set(archive.model_versions()["version"])
 

@@ -50,6 +50,14 @@ def test_stored_forecasts_equal_the_evaluation_at_every_test_origin(tiny_stepwis
     assert len(merged) == len(evaluated) == plan.split.test.size * TINY["horizon"]
     np.testing.assert_allclose(merged["value"], merged["forecast"], rtol=0, atol=1e-5)
 
+    # the stored quantiles are the evaluation's too (the ensemble's own errors over its record)
+    stored_q = archive.quantiles(site=one.site, target="DO_obs")
+    assert len(stored_q) == plan.split.test.size * TINY["horizon"] * 9
+    wide = stored_q.pivot_table(index=["issued_at", "step"], columns="level", values="value")
+    ev = evaluated.set_index(["issued_at", "step"])[[f"q{lv:g}" for lv in wide.columns]]
+    # (forecasts.csv holds 6 significant digits: 5e-5 at 10 mg/L)
+    np.testing.assert_allclose(wide.to_numpy(), ev.loc[wide.index].to_numpy(), rtol=0, atol=1e-4)
+
     # the served ensemble's weights at every test origin are the evaluation's, bit for bit: they
     # come from the record of member forecasts and the observations known at each origin
     loaded = registry.load(version.version)

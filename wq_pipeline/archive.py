@@ -50,6 +50,8 @@ T = TypeVar("T")
 FORECAST_KEY = ("site", "target", "model_version", "issued_at", "step")
 FORECAST_INPUT_COLUMNS = ("site", "target", "model_version", "issued_at", "target_time", "step", "value")
 FORECAST_COLUMNS = FORECAST_INPUT_COLUMNS + ("created_at", "run_id", "issued_by")
+QUANTILE_KEY = ("site", "target", "model_version", "issued_at", "step", "level")
+QUANTILE_COLUMNS = ("site", "target", "model_version", "issued_at", "step", "level", "value")
 EXPORT_COLUMNS = FORECAST_INPUT_COLUMNS + ("created_at", "issued_by")
 EXPORT_FORMATS = ("csv", "parquet")
 RUN_COLUMNS = ("run_id", "kind", "command", "params", "started_at", "finished_at", "status", "n_forecasts",
@@ -154,15 +156,39 @@ def _migrate_to_v2(conn: sa.Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE forecasts ADD COLUMN issued_by VARCHAR")
 
 
+def _quantiles_table(md: sa.MetaData) -> sa.Table:
+    """Version 3's table of forecast quantiles (frozen, as version 1's tables)."""
+    return sa.Table(
+        "forecast_quantiles", md,
+        sa.Column("site", sa.String, nullable=False),
+        sa.Column("target", sa.String, nullable=False),
+        sa.Column("model_version", sa.String, nullable=False),
+        sa.Column("issued_at", UTCDateTime, nullable=False),
+        sa.Column("step", sa.Integer, nullable=False),
+        sa.Column("level", sa.Double, nullable=False),
+        sa.Column("value", sa.Double, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("run_id", sa.String(32), nullable=True),
+        sa.PrimaryKeyConstraint(*QUANTILE_KEY, name="pk_forecast_quantiles"),
+    )
+
+
+def _migrate_to_v3(conn: sa.Connection) -> None:
+    """Version 3: ``forecast_quantiles``, the quantiles of each stored forecast (a new table; no
+    existing row changes)."""
+    _quantiles_table(sa.MetaData()).create(conn, checkfirst=False)
+
+
 def _current_metadata() -> sa.MetaData:
     """The tables as the newest schema version has them (version 1 plus later migrations)."""
     md = _v1_metadata()
     md.tables["forecasts"].append_column(sa.Column("issued_by", sa.String, nullable=True))
+    _quantiles_table(md)
     return md
 
 
 # Ordered: MIGRATIONS[i] upgrades a database from version i to version i + 1.
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migrate_to_v1, _migrate_to_v2]
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migrate_to_v1, _migrate_to_v2, _migrate_to_v3]
 SCHEMA_VERSION: int = len(MIGRATIONS)
 
 # Current table definitions used by the queries.
@@ -171,6 +197,7 @@ schema_info_table = metadata.tables["schema_info"]
 runs_table = metadata.tables["runs"]
 model_versions_table = metadata.tables["model_versions"]
 forecasts_table = metadata.tables["forecasts"]
+quantiles_table = metadata.tables["forecast_quantiles"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -502,8 +529,13 @@ class Archive:
         rows = self._select(stmt.order_by(t.c.issued_at))
         return pd.DatetimeIndex(_times_from_db([r[0] for r in rows]), name="issued_at")
 
-    def write_forecasts(self, rows: pd.DataFrame, run_id: str | None = None) -> int:
-        """Store forecasts; returns how many rows were new.
+    def write_forecasts(self, rows: pd.DataFrame, run_id: str | None = None,
+                        quantiles: pd.DataFrame | None = None) -> int:
+        """Store forecasts (and their quantiles); returns how many forecast rows were new.
+
+        ``quantiles`` (optional): columns ``site, target, model_version, issued_at, step, level,
+        value``, stored in the same transaction (idempotent on that key), so a forecast is never
+        stored without the quantiles issued with it.
 
         ``rows`` has columns ``site, target, model_version, issued_at, target_time, step, value``
         (times tz-aware, any zone; ``value`` float) and optionally ``issued_by`` (the model that
@@ -562,15 +594,38 @@ class Archive:
         ]
         t = forecasts_table
         stmt = self._insert(t).on_conflict_do_nothing(index_elements=list(FORECAST_KEY)).returning(t.c.step)
+        q_records = _quantile_records(quantiles, created_at, run_id) if quantiles is not None else []
+        q_stmt = self._insert(quantiles_table).on_conflict_do_nothing(index_elements=list(QUANTILE_KEY))
 
         def insert(conn: sa.Connection) -> int:
             if run_id is not None:
                 known = conn.execute(sa.select(runs_table.c.run_id).where(runs_table.c.run_id == run_id)).first()
                 if known is None:
                     raise ValueError(f"unknown run_id {run_id!r}; create it with start_run()")
-            return len(conn.execute(stmt, records).all())
+            n = len(conn.execute(stmt, records).all())
+            if q_records:
+                conn.execute(q_stmt, q_records)
+            return n
 
         return self._write(insert)
+
+    def quantiles(self, site: str | None = None, target: str | None = None, start=None, end=None,
+                  model_version: str | None = None) -> pd.DataFrame:
+        """Stored forecast quantiles, filtered as :meth:`forecasts`: columns ``site, target,
+        model_version, issued_at, step, level, value`` (times tz-aware UTC), sorted by key."""
+        t = quantiles_table
+        stmt = (sa.select(*[t.c[c] for c in QUANTILE_COLUMNS])
+                .where(*self._filters(site, target, start, end, model_version, table=t))
+                .order_by(*[t.c[c] for c in QUANTILE_KEY]))
+        rows = self._select(stmt)
+        cols = list(zip(*rows)) if rows else [[] for _ in QUANTILE_COLUMNS]
+        data = dict(zip(QUANTILE_COLUMNS, cols))
+        return pd.DataFrame({
+            "site": pd.Series(data["site"], dtype=object), "target": pd.Series(data["target"], dtype=object),
+            "model_version": pd.Series(data["model_version"], dtype=object),
+            "issued_at": _times_from_db(list(data["issued_at"])), "step": pd.Series(data["step"], dtype=np.int64),
+            "level": pd.Series(data["level"], dtype=float), "value": pd.Series(data["value"], dtype=float),
+        })
 
     def forecasts(self, site: str | None = None, target: str | None = None, start=None, end=None,
                   model_version: str | None = None) -> pd.DataFrame:
@@ -660,8 +715,8 @@ class Archive:
 
     @staticmethod
     def _filters(site: str | None, target: str | None, start: Any, end: Any,
-                 model_version: str | None) -> list[sa.ColumnElement[bool]]:
-        t = forecasts_table
+                 model_version: str | None, table: sa.Table | None = None) -> list[sa.ColumnElement[bool]]:
+        t = forecasts_table if table is None else table
         clauses: list[sa.ColumnElement[bool]] = []
         if site is not None:
             clauses.append(t.c.site == site)
@@ -675,6 +730,19 @@ class Archive:
         if hi is not None:
             clauses.append(t.c.issued_at <= hi.to_pydatetime())
         return clauses
+
+
+def _quantile_records(q: pd.DataFrame, created_at: datetime, run_id: str | None) -> list[dict[str, Any]]:
+    """Checked rows for ``forecast_quantiles`` (``ValueError`` for missing columns or values)."""
+    missing = [c for c in QUANTILE_COLUMNS if c not in q.columns]
+    if missing:
+        raise ValueError(f"quantile rows lack column(s) {', '.join(missing)}")
+    q = q[np.isfinite(pd.to_numeric(q["value"], errors="coerce").astype(float).to_numpy())]
+    issued = pd.DatetimeIndex(_utc_index(q["issued_at"], "issued_at")).to_pydatetime()
+    return [dict(site=str(s), target=str(tg), model_version=str(m), issued_at=i, step=int(st), level=float(lv),
+                 value=float(v), created_at=created_at, run_id=run_id)
+            for s, tg, m, i, st, lv, v in zip(q["site"], q["target"], q["model_version"], issued, q["step"],
+                                              q["level"], q["value"])]
 
 
 def _stored_version(conn: sa.Connection) -> int:

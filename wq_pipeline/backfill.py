@@ -151,7 +151,7 @@ def run_backfill(cfg: EvaluateConfig, registry: Registry, archive: Archive | Cal
             part = todo[a:a + chunk]
             issued, secs = forecasts_from(st, site, loaded, mcfg, part, fallbacks, served=np.isin(part, served))
             result.decompose_seconds += secs
-            result.rows_written += archive.write_forecasts(issued.frame(), run_id)  # one transaction
+            result.rows_written += archive.write_forecasts(issued.frame(), run_id, issued.quantile_frame())  # one transaction
             result.written_origins += part.size
             if progress:
                 progress(int(np.isin(pos, part).sum()))

@@ -528,8 +528,18 @@ def cmd_forecast(a: argparse.Namespace, argv: Sequence[str]) -> int:
     stood_in = "" if by == issued.model else f" ({issued.model} could not issue here: {by} stood in)"
     print(f"Forecast of {issued.target} at {issued.site}, issued at {issued.issued_at[0].isoformat()} "
           f"by model version {issued.version}{stood_in}:")
-    for t, v in zip(frame["target_time"], frame["value"]):
-        print(f"  {t.isoformat()}  {v:.4f}")
+    import numpy as np
+
+    levels = list(issued.levels)
+    band = [levels.index(q) for q in (0.05, 0.5, 0.95) if q in levels]
+    q = issued.quantiles[0] if issued.quantiles is not None and len(band) == 3 else None
+    if q is not None and np.isfinite(q).all():
+        print(f"  {'target time':<25}  forecast   median   90 % interval")
+        for h, (t, v) in enumerate(zip(frame["target_time"], frame["value"])):
+            print(f"  {t.isoformat():<25}  {v:8.4f}  {q[h, band[1]]:7.4f}   {q[h, band[0]]:.4f} .. {q[h, band[2]]:.4f}")
+    else:
+        for t, v in zip(frame["target_time"], frame["value"]):
+            print(f"  {t.isoformat()}  {v:.4f}")
     print(f"Stored {written} new rows in {shown_url}" + ("" if written else " (already stored)"))
     return EXIT_OK
 

@@ -48,6 +48,22 @@ class Issued:
     values: np.ndarray  # (n, H)
     issued_by: np.ndarray | None = None  # (n,) model that issued each origin (None: the version's own)
     model: str = ""  # the version's own model
+    quantiles: np.ndarray | None = None  # (n, H, Q) at ``levels``; NaN rows where a fallback issued
+    levels: tuple[float, ...] = ()
+
+    def quantile_frame(self) -> pd.DataFrame | None:
+        """Archive rows of the quantiles: ``site, target, model_version, issued_at, step, level,
+        value`` (rows issued by a fallback have none); None without quantiles."""
+        if self.quantiles is None or not self.levels:
+            return None
+        n, H, Q = self.quantiles.shape
+        return pd.DataFrame({
+            "site": self.site, "target": self.target, "model_version": self.version,
+            "issued_at": np.repeat(self.issued_at.to_numpy(), H * Q),
+            "step": np.tile(np.repeat(np.arange(1, H + 1), Q), n),
+            "level": np.tile(np.asarray(self.levels, dtype=float), n * H),
+            "value": self.quantiles.ravel(),
+        })
 
     def frame(self) -> pd.DataFrame:
         """Archive rows: ``site, target, model_version, issued_at, target_time, step, value, issued_by``."""
@@ -185,14 +201,21 @@ def forecasts_from(station: StationSeries, site: str, loaded: LoadedModel, mcfg:
     from .models.networks import decomposition_seconds
 
     before = decomposition_seconds()
+    own = served_forecaster(loaded, mcfg)
+    quantiles, levels = None, ()
     if use.any():
-        values_f[use] = served_forecaster(loaded, mcfg).forecast(view, origins[use])
+        values_f[use] = own.forecast(view, origins[use])
+        if hasattr(own, "forecast_quantiles"):  # a forecaster with a record of its errors (the ensemble)
+            levels = tuple(own.intervals.levels)
+            quantiles = np.full((origins.size, mcfg.horizon, len(levels)), np.nan)
+            quantiles[use] = own.forecast_quantiles(view, origins[use])
     seconds = decomposition_seconds() - before
     issued_by = np.full(origins.size, loaded.version.model, dtype=object)
     hole = ~np.isfinite(values_f).all(axis=1)
     if hole.any():
         chain = [(f.version.model, f.forecaster.forecast) for f in (fallbacks or []) if f.forecaster is not None]
-        own = served_forecaster(loaded, mcfg)
+        if quantiles is not None:
+            quantiles[hole] = np.nan  # a stand-in's rows carry no quantiles of the served model
         if hasattr(own, "statistical_members"):  # the ensemble: its statistical members, weighted as at the origin
             stat = own.statistical_members()
             chain.insert(0, (f"{loaded.version.model}:statistical",
@@ -209,7 +232,7 @@ def forecasts_from(station: StationSeries, site: str, loaded: LoadedModel, mcfg:
     H = mcfg.horizon
     targets = issued.repeat(H) + pd.to_timedelta(np.tile(np.arange(1, H + 1), origins.size) * pd.Timedelta(station.freq))
     return Issued(site, mcfg.target, loaded.version.version, origins, issued, targets, values_f, issued_by,
-                  loaded.version.model), seconds
+                  loaded.version.model, quantiles, levels), seconds
 
 
 def issue_forecast(cfg: EvaluateConfig, registry: Registry, as_of: str | pd.Timestamp | None = None,

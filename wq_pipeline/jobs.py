@@ -76,7 +76,7 @@ def forecast_job(cfg: EvaluateConfig, registry: Registry, open_archive: OpenArch
     archive.register_model_version(registry.get(issued.version).manifest)
     params = {"as_of": str(as_of), "version": issued.version, "data": str(cfg.data), "target": cfg.target}
     with recorded_run(archive, "forecast", command, params) as run:
-        run.rows = archive.write_forecasts(issued.frame(), run.run_id)
+        run.rows = archive.write_forecasts(issued.frame(), run.run_id, issued.quantile_frame())
         run.message = f"issued at {issued.issued_at[0].isoformat()} by {issued.version}"
     return issued, run.rows, run.run_id
 

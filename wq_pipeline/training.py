@@ -214,7 +214,8 @@ def fold_fitted(fold: FoldResult, cfg: EvaluateConfig) -> Fitted:
                                                  cfg.decomp_window, cfg.window, learnt),
                   "hybrid_options": cfg.hybrid_options(), "first_stage_params": fold.baselines.get("harmonic_ar_params"),
                   "hybrid_weights": fold.hybrid_weights, "ensemble_options": cfg.ensemble_options(step_hours_of(fold.plan)),
-                  "lookback": max(cfg.window, cfg.decomp_window), "members": list(MEMBER_NAMES)},
+                  "lookback": max(cfg.window, cfg.decomp_window), "members": list(MEMBER_NAMES),
+                  "interval_options": cfg.interval_options(step_hours_of(fold.plan))},
         record=(utc.asi8[positions], F), duplicates=dict(fold.ensemble.get("duplicates") or {}))
 
 

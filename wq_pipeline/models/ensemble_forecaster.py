@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 from ..ensemble import EnsembleOptions, combine, online_weights
+from ..intervals import IntervalOptions, conformal_quantiles
 from ..protocol import window_ok
 from .forecaster import (
     Fitted,
@@ -67,13 +68,15 @@ class EnsembleForecaster(Forecaster):
     trains_networks = True
 
     def __init__(self, members: dict[str, Forecaster], options: EnsembleOptions, lookback: int,
-                 record_times: np.ndarray, record: np.ndarray, duplicates: dict[str, str] | None = None) -> None:
+                 record_times: np.ndarray, record: np.ndarray, duplicates: dict[str, str] | None = None,
+                 intervals: IntervalOptions | None = None) -> None:
         self.members = dict(members)
         self.options = options
         self.lookback = int(lookback)
         self.record_times = np.asarray(record_times, dtype=np.int64)  # (r,) UTC nanoseconds
         self.record = np.asarray(record, dtype=np.float64)  # (M, r, H)
         self.duplicates = dict(duplicates or {})
+        self.intervals = intervals or IntervalOptions()
         if self.record.ndim != 3 or self.record.shape[0] != len(self.members) \
                 or self.record.shape[1] != self.record_times.size:
             raise ValueError(f"record must be (M={len(self.members)}, r={self.record_times.size}, H), "
@@ -168,11 +171,25 @@ class EnsembleForecaster(Forecaster):
         idx = np.searchsorted(seq_o, origins)
         return combine(seq_F[:, idx], W[idx])
 
+    def forecast_quantiles(self, view: SeriesView, origins: np.ndarray) -> np.ndarray:
+        """``(n, H, Q)`` quantiles at ``self.intervals.levels``: the ensemble's own forecasts over
+        its record and the requested origins, calibrated on their errors already observed at each
+        origin (:func:`~wq_pipeline.intervals.conformal_quantiles`), as the evaluation calibrates them."""
+        origins = np.asarray(origins, dtype=np.int64)
+        if origins.size == 0:
+            return np.zeros((0, view.horizon, len(self.intervals.levels)))
+        seq_o, seq_F = self._rows(view, origins)
+        y_obs = np.where(view.observed, view.values, np.nan)
+        main = combine(seq_F, online_weights(seq_F, seq_o, y_obs, self.options))
+        Q = conformal_quantiles(main, seq_o, y_obs, self.intervals)
+        return Q[np.searchsorted(seq_o, origins)]
+
     # ------------------------------------------------------------------ state
 
     def state(self) -> dict[str, Any]:
         return {"members": {name: dump_forecaster(m) for name, m in self.members.items()},
-                "options": asdict(self.options), "lookback": self.lookback, "duplicates": self.duplicates}
+                "options": asdict(self.options), "lookback": self.lookback, "duplicates": self.duplicates,
+                "intervals": {**asdict(self.intervals), "levels": list(self.intervals.levels)}}
 
     def parts(self) -> Parts:
         networks = [net for m in self.members.values() for net in m.parts().networks]
@@ -187,7 +204,7 @@ class EnsembleForecaster(Forecaster):
             raise ValueError("the ensemble needs its record of member forecasts")
         members = {m: forecaster_from_fitted(m, fitted) for m in fitted.settings["members"]}
         return cls(members, fitted.settings["ensemble_options"], fitted.settings["lookback"], fitted.record[0],
-                   fitted.record[1], fitted.duplicates)
+                   fitted.record[1], fitted.duplicates, fitted.settings.get("interval_options"))
 
     @classmethod
     def from_state(cls, state: dict[str, Any], parts: Parts | None = None) -> "EnsembleForecaster":
@@ -195,5 +212,7 @@ class EnsembleForecaster(Forecaster):
             raise ValueError("the ensemble's record (record_times, record_forecasts) is missing")
         members = {name: load_forecaster(doc, f"ensemble member {name!r}", parts)
                    for name, doc in state["members"].items()}
+        iv = state.get("intervals")  # absent in versions saved before quantiles: the defaults
+        intervals = IntervalOptions(**{**iv, "levels": tuple(iv["levels"])}) if iv else None
         return cls(members, EnsembleOptions(**state["options"]), int(state["lookback"]),
-                   parts.arrays[RECORD_TIMES], parts.arrays[RECORD_FORECASTS], state.get("duplicates"))
+                   parts.arrays[RECORD_TIMES], parts.arrays[RECORD_FORECASTS], state.get("duplicates"), intervals)
