@@ -96,6 +96,15 @@ def write_result(name: str, figures: dict[str, Any], targets: list[dict[str, Any
     return path
 
 
+def write_table(name: str, lines: list[str], data: dict[str, Any]) -> None:
+    """Write ``results/<name>.md`` (the lines) and ``results/<name>.json`` (``data``); print the table."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    md = "\n".join(lines) + "\n"
+    (RESULTS / f"{name}.md").write_text(md)
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1, default=_json_default))
+    print(md)
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, (np.integer,)):
         return int(o)

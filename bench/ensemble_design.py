@@ -12,11 +12,10 @@ Seconds: the forecasts are cached, so a full grid takes a minute or two.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
@@ -53,8 +52,13 @@ def load(case_key: str, cache: Path = CACHE) -> dict[str, Any]:
                        "F": z[f"fold{k}_forecasts"]} for k in folds]}
 
 
-def score_case(data: dict[str, Any], steps: tuple[int, ...], opts: EnsembleOptions) -> list[dict[str, float]]:
-    """Ratio of the recombined main model's RMSE to the best baseline's, per fold and step."""
+def score_case(data: dict[str, Any], steps: tuple[int, ...], opts: EnsembleOptions,
+               drop: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> list[dict[str, Any]]:
+    """Ratio of the recombined main model's RMSE to the best baseline's, per fold and step.
+
+    ``drop(weights (n, H, M), test mask (n,)) -> bool (M,)``: members to leave out of the fold's
+    test period, decided from the fold's weights (the pruning bench); each row then also says
+    which (``dropped``)."""
     members = [data["names"].index(n) for n in MEMBER_NAMES]
     refs = [data["names"].index(n) for n in SKILL_REFERENCES]
     out = []
@@ -62,11 +66,20 @@ def score_case(data: dict[str, Any], steps: tuple[int, ...], opts: EnsembleOptio
     for fold in data["folds"]:  # as the pipeline does (ensemble_stage): record carried across folds
         F = fold["F"]
         o = fold["origins"]
+        test = o >= fold["test_start"]
         M, _ = distinct_members(F[members], list(MEMBER_NAMES))
         seq_o, seq_f, n_hist = with_history(history, o, M)
+        W = online_weights(seq_f, seq_o, data["y_obs"], opts)[n_hist:]
+        dropped: list[str] = []
+        if drop is not None:
+            gone = drop(W, test)
+            dropped = [MEMBER_NAMES[i] for i in np.flatnonzero(gone)]
+            M = M.copy()
+            M[np.ix_(gone, np.flatnonzero(test))] = np.nan  # a dropped member issues nothing in the test period
+            seq_o, seq_f, n_hist = with_history(history, o, M)
+            W = online_weights(seq_f, seq_o, data["y_obs"], opts)[n_hist:]
         history = (seq_o, seq_f)
-        main = combine(M, online_weights(seq_f, seq_o, data["y_obs"], opts)[n_hist:])
-        test = o >= fold["test_start"]
+        main = combine(M, W)
         H = F.shape[2]
         pos = o[test][:, None] + np.arange(1, H + 1)[None, :]
         obs = np.where(pos < data["y_obs"].size, data["y_obs"][np.minimum(pos, data["y_obs"].size - 1)], np.nan)
@@ -77,7 +90,7 @@ def score_case(data: dict[str, Any], steps: tuple[int, ...], opts: EnsembleOptio
         obs = np.where(common, obs, np.nan)
         for step in steps:
             best = min(_rmse(F[r, test, step - 1], obs[:, step - 1]) for r in refs)
-            out.append({"ratio": _rmse(main[test, step - 1], obs[:, step - 1]) / best})
+            out.append({"ratio": _rmse(main[test, step - 1], obs[:, step - 1]) / best, "dropped": dropped})
     return out
 
 
@@ -121,11 +134,7 @@ def main() -> None:
     for r in sorted(results, key=lambda r: r["mean_log_ratio"]):
         lines.append(f"| {r['rule']} | {r['half_life_factor']:g} | {r['eta']:g} | {r['pairs']} | {r['share_le_1']:.2f} | "
                      f"{r['max_ratio']:.3f} | {r['median_mse_skill']:+.3f} | {r['mean_log_ratio']:+.4f} |")
-    md = "\n".join(lines) + "\n"
-    (C.RESULTS / "ensemble_design.md").write_text(md)
-    (C.RESULTS / "ensemble_design.json").write_text(json.dumps({"seconds": round(time.perf_counter() - t0, 1),
-                                                                "results": results}, indent=1))
-    print(md)
+    C.write_table("ensemble_design", lines, {"seconds": round(time.perf_counter() - t0, 1), "results": results})
 
 
 if __name__ == "__main__":

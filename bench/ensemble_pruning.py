@@ -15,65 +15,29 @@ Writes ``bench/results/ensemble_pruning.json`` and ``.md``. A minute or two: for
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from ensemble_design import _rmse, load  # noqa: E402
+from ensemble_design import load, score_case  # noqa: E402
 from skill import CACHE, CASES  # noqa: E402
-from wq_pipeline.ensemble import (  # noqa: E402
-    EnsembleOptions,
-    combine,
-    default_half_life,
-    distinct_members,
-    online_weights,
-    with_history,
-)
-from wq_pipeline.pipeline import MEMBER_NAMES, SKILL_REFERENCES  # noqa: E402
+from wq_pipeline.ensemble import EnsembleOptions, default_half_life  # noqa: E402
+from wq_pipeline.pipeline import MEMBER_NAMES  # noqa: E402
 
 THRESHOLDS = (0.0, 0.01, 0.02, 0.05)
 
 
-def score_case(data: dict[str, Any], steps: tuple[int, ...], opts: EnsembleOptions,
-               threshold: float) -> tuple[list[float], list[list[str]]]:
-    """Ratios per (fold, step) of the pruned ensemble, and the members each fold dropped."""
-    members = [data["names"].index(n) for n in MEMBER_NAMES]
-    refs = [data["names"].index(n) for n in SKILL_REFERENCES]
-    ratios, dropped = [], []
-    history = None
-    for fold in data["folds"]:
-        F, o = fold["F"], fold["origins"]
-        M, _ = distinct_members(F[members], list(MEMBER_NAMES))
-        test = o >= fold["test_start"]
-        seq_o, seq_f, n_hist = with_history(history, o, M)
-        W = online_weights(seq_f, seq_o, data["y_obs"], opts)[n_hist:]
-        val_w = W[~test].mean(axis=(0, 1))  # (M,) mean weight over the fold's validation origins
-        drop = (val_w < threshold) if threshold > 0 else np.zeros(len(members), dtype=bool)
-        dropped.append([MEMBER_NAMES[i] for i in np.flatnonzero(drop)])
-        P = M.copy()
-        P[np.ix_(drop, np.flatnonzero(test))] = np.nan  # a dropped member issues nothing in the test period
-        seq_o, seq_p, n_hist = with_history(history, o, P)
-        main = combine(P, online_weights(seq_p, seq_o, data["y_obs"], opts)[n_hist:])
-        history = (seq_o, seq_p)
-        H = F.shape[2]
-        pos = o[test][:, None] + np.arange(1, H + 1)[None, :]
-        obs = np.where(pos < data["y_obs"].size, data["y_obs"][np.minimum(pos, data["y_obs"].size - 1)], np.nan)
-        common = np.isfinite(obs) & np.isfinite(main[test])
-        for f in F[:, test]:
-            if np.isfinite(f).any():
-                common &= np.isfinite(f)
-        obs = np.where(common, obs, np.nan)
-        for step in steps:
-            best = min(_rmse(F[r, test, step - 1], obs[:, step - 1]) for r in refs)
-            ratios.append(_rmse(main[test, step - 1], obs[:, step - 1]) / best)
-    return ratios, dropped
+def below(threshold: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The members whose mean weight (every step) over the fold's validation origins is below ``threshold``."""
+    def drop(W: np.ndarray, test: np.ndarray) -> np.ndarray:
+        return W[~test].mean(axis=(0, 1)) < threshold
+    return drop
 
 
 def main() -> None:
@@ -95,9 +59,9 @@ def main() -> None:
             for c in chosen:
                 step_h = 24.0 if c.options.get("freq") == "1D" else 1.0
                 opts = EnsembleOptions(half_life=default_half_life(step_h))
-                r, d = score_case(data[c.key], c.steps, opts, thr)
-                ratios += r
-                drops += d
+                rows_c = score_case(data[c.key], c.steps, opts, below(thr) if thr > 0 else None)
+                ratios += [r["ratio"] for r in rows_c]
+                drops += [r["dropped"] for r in rows_c[::len(c.steps)]]  # one entry per fold
             a = np.array(ratios)
             row = {"threshold": thr, "pairs": int(a.size), "share_le_1": float(np.mean(a <= 1)),
                    "max_ratio": float(a.max()), "median_mse_skill": float(np.median(1 - a ** 2)),
@@ -110,10 +74,7 @@ def main() -> None:
             print(lines[-1], flush=True)
         out["sets"][which] = {"cases": [c.key for c in chosen], "rows": rows}
     out["seconds"] = round(time.perf_counter() - t0, 1)
-    md = "\n".join(lines) + "\n"
-    (C.RESULTS / "ensemble_pruning.md").write_text(md)
-    (C.RESULTS / "ensemble_pruning.json").write_text(json.dumps(out, indent=1))
-    print(md)
+    C.write_table("ensemble_pruning", lines, out)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Writes ``bench/results/probabilistic.json`` and ``.md``. A few minutes: forecast
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -149,10 +148,7 @@ def main() -> None:
         lines.append(f"| {r['case']} | {r['set']} | {r['fold']} | {r['step']} | {r['cov90']:.3f} | {r['cov50']:.3f} | "
                      f"{r['crps_ensemble']:.3f} | {r['crps_climatology']:.3f} | {r['crps_persistence']:.3f} |")
     results["seconds"] = round(time.perf_counter() - t0, 1)
-    md = "\n".join(lines) + "\n"
-    (C.RESULTS / "probabilistic.md").write_text(md)
-    (C.RESULTS / "probabilistic.json").write_text(json.dumps(results, indent=1))
-    print(md)
+    C.write_table("probabilistic", lines, results)
 
 
 if __name__ == "__main__":

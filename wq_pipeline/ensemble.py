@@ -69,6 +69,20 @@ def default_half_life(step_hours: float) -> float:
     return max(1440.0 / float(step_hours), 280.0)
 
 
+def as_record(forecasts: np.ndarray, origins: np.ndarray, shape: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(forecasts as float64, origins as int64)`` after checking that the forecasts have the
+    ``shape`` named (``"(M, n, H)"`` or ``"(n, H)"``, n = len(origins)) and the origins are sorted
+    and distinct (:class:`ValueError` otherwise)."""
+    F = np.asarray(forecasts, dtype=np.float64)
+    o = np.asarray(origins, dtype=np.int64)
+    axis = 1 if shape.startswith("(M") else 0
+    if F.ndim != shape.count(",") + 1 or F.shape[axis] != o.size:
+        raise ValueError(f"forecasts must be {shape} with n = len(origins); got {F.shape} and {o.shape}")
+    if o.size > 1 and not np.all(np.diff(o) > 0):
+        raise ValueError("origins must be sorted and distinct")
+    return F, o
+
+
 def error_matrix(forecasts: np.ndarray, origins: np.ndarray, y_obs: np.ndarray) -> np.ndarray:
     """Errors ``(M, n, H)``: ``forecast - observed`` at ``origins[i] + h``; NaN where the target is
     not a real observation (``y_obs`` NaN) or lies beyond the series."""
@@ -136,12 +150,7 @@ def online_weights(forecasts: np.ndarray, origins: np.ndarray, y_obs: np.ndarray
     ``<= origins[i] - h`` and on ``y_obs[<= origins[i]]``.
     """
     opts = opts or EnsembleOptions()
-    F = np.asarray(forecasts, dtype=np.float64)
-    o = np.asarray(origins, dtype=np.int64)
-    if F.ndim != 3 or F.shape[1] != o.size:
-        raise ValueError(f"forecasts must be (M, n, H) with n = len(origins); got {F.shape} and {o.shape}")
-    if o.size > 1 and not np.all(np.diff(o) > 0):
-        raise ValueError("origins must be sorted and distinct")
+    F, o = as_record(forecasts, origins, "(M, n, H)")
     M, n, H = F.shape
     E = error_matrix(F, o, np.asarray(y_obs, dtype=np.float64))
     lam = 0.5 ** (1.0 / float(opts.half_life))

@@ -100,13 +100,10 @@ def conformal_quantiles(forecasts: np.ndarray, origins: np.ndarray, y_obs: np.nd
     on their targets ``y_obs[s + h]`` and on ``forecasts[i]``. ``first_test``: the first test
     origin (grid position), where ``split`` freezes its calibration set.
     """
+    from .ensemble import as_record
+
     opts = opts or IntervalOptions()
-    F = np.asarray(forecasts, dtype=np.float64)
-    o = np.asarray(origins, dtype=np.int64)
-    if F.ndim != 2 or F.shape[0] != o.size:
-        raise ValueError(f"forecasts must be (n, H) with n = len(origins); got {F.shape} and {o.shape}")
-    if o.size > 1 and not np.all(np.diff(o) > 0):
-        raise ValueError("origins must be sorted and distinct")
+    F, o = as_record(forecasts, origins, "(n, H)")
     n, H = F.shape
     levels = np.asarray(opts.levels, dtype=np.float64)
     y = np.asarray(y_obs, dtype=np.float64)
