@@ -57,6 +57,21 @@ def test_forecast_twice_stores_it_once_and_exports_csv_and_parquet(store, capsys
     pd.testing.assert_series_equal(csv["value"], pq["value"])
     assert csv["issued_at"].iloc[0] == "2012-02-10T17:00:00+00:00"  # stored in UTC
 
+    # the EFI / NEON Forecasting Challenge standard: each forecast's quantiles as 31 ensemble members
+    assert main(["forecasts", "export", *db_opt, "--format", "efi", "--out", str(tmp_path / "efi.csv")]) == 0
+    efi = pd.read_csv(tmp_path / "efi.csv")
+    assert list(efi.columns) == ["project_id", "model_id", "datetime", "reference_datetime", "duration", "site_id",
+                                 "family", "parameter", "variable", "prediction"]
+    assert len(efi) == 3 * 31 and set(efi["family"]) == {"ensemble"} and set(efi["duration"]) == {"PT1H"}
+    assert set(efi["variable"]) == {"DO_obs"} and set(efi["model_id"]) == {version.version}
+    assert set(efi["reference_datetime"]) == {"2012-02-10T17:00:00Z"}
+    q = archive.quantiles()
+    for step, (when, g) in enumerate(efi.groupby("datetime"), start=1):
+        members = g.sort_values("parameter")["prediction"].to_numpy()
+        qs = q[q["step"] == step].set_index("level")["value"]
+        assert (np.diff(members) >= 0).all() and qs[0.025] <= members.min() and members.max() <= qs[0.975]
+        assert np.median(members) == pytest.approx(qs[0.5], abs=1e-9)  # the middle member is the median
+
 
 def test_models_list_and_show(store, capsys):
     cfg, models, db, version = store

@@ -53,7 +53,7 @@ FORECAST_COLUMNS = FORECAST_INPUT_COLUMNS + ("created_at", "run_id", "issued_by"
 QUANTILE_KEY = ("site", "target", "model_version", "issued_at", "step", "level")
 QUANTILE_COLUMNS = ("site", "target", "model_version", "issued_at", "step", "level", "value")
 EXPORT_COLUMNS = FORECAST_INPUT_COLUMNS + ("created_at", "issued_by")
-EXPORT_FORMATS = ("csv", "parquet")
+EXPORT_FORMATS = ("csv", "parquet", "efi")
 RUN_COLUMNS = ("run_id", "kind", "command", "params", "started_at", "finished_at", "status", "n_forecasts",
                "message")
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
@@ -655,8 +655,9 @@ class Archive:
 
     def export(self, out: Path, fmt: str, **filters) -> int:
         """Write the forecasts selected by ``filters`` (as for :meth:`forecasts`) to ``out`` as
-        ``'csv'`` (times ISO 8601 with ``+00:00``) or ``'parquet'`` (tz-aware UTC timestamps);
-        returns the row count. Written atomically (temporary file in the destination folder, then
+        ``'csv'`` (times ISO 8601 with ``+00:00``), ``'parquet'`` (tz-aware UTC timestamps) or
+        ``'efi'`` (CSV in the EFI / NEON Forecasting Challenge standard, with the quantiles as
+        ensemble members, :mod:`wq_pipeline.efi`); returns the row count. Written atomically (temporary file in the destination folder, then
         renamed; mode 0644); the folder is created if needed."""
         kind = str(fmt).lower()
         if kind not in EXPORT_FORMATS:
@@ -664,7 +665,12 @@ class Archive:
         out = Path(out)
         if out.is_dir():
             raise InputError(f"export to {out}: is a folder; give a file name")
-        df = self.forecasts(**filters)[list(EXPORT_COLUMNS)]
+        if kind == "efi":
+            from .efi import efi_frame
+
+            df = efi_frame(self.forecasts(**filters), self.quantiles(**filters))
+        else:
+            df = self.forecasts(**filters)[list(EXPORT_COLUMNS)]
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -674,7 +680,9 @@ class Archive:
         tmp = Path(tmp_name)
         try:
             os.chmod(tmp, 0o644)  # mkstemp makes 0600; exports are meant to be shared
-            if kind == "csv":
+            if kind == "efi":
+                df.to_csv(tmp, index=False)
+            elif kind == "csv":
                 text = df.copy()
                 for col in ("issued_at", "target_time", "created_at"):
                     text[col] = _iso_strings(df[col])

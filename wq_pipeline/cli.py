@@ -278,13 +278,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     fo = sub.add_parser("forecasts", help="export stored forecasts")
     fsub = fo.add_subparsers(dest="forecasts_command", required=True, metavar="export", parser_class=_Parser)
-    fx = fsub.add_parser("export", formatter_class=fmt, help="write stored forecasts to CSV or Parquet")
+    fx = fsub.add_parser("export", formatter_class=fmt, help="write stored forecasts to CSV, Parquet or the EFI standard")
     fx.add_argument("--site")
     fx.add_argument("--target")
     fx.add_argument("--model-version", metavar="VERSION")
     fx.add_argument("--start", metavar="TIME", help="first issue time (ISO 8601, no offset: UTC)")
     fx.add_argument("--end", metavar="TIME", help="last issue time (ISO 8601, no offset: UTC)")
-    fx.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    fx.add_argument("--format", choices=("csv", "parquet", "efi"), default="csv",
+                    help="efi: the Ecological Forecasting Initiative standard (NEON Forecasting Challenge), each "
+                    "forecast's quantiles as 31 ensemble members")
     fx.add_argument("--out", required=True, type=Path, help="file to write")
     _store_args(fx)
 
@@ -615,7 +617,7 @@ def cmd_forecasts(a: argparse.Namespace) -> int:
     if filters["start"] is not None and filters["end"] is not None and filters["end"] < filters["start"]:
         raise InputError(f"--end {a.end} is before --start {a.start}")
     n = archive.export(a.out, a.format, **filters)
-    print(f"Wrote {n} forecast rows to {a.out}")
+    print(f"Wrote {n} {'EFI' if a.format == 'efi' else 'forecast'} rows to {a.out}")
     return EXIT_OK
 
 
