@@ -85,11 +85,16 @@ def test_schema_is_created_and_reopening_is_idempotent(pg_url: str):
         assert a.schema_version() == SCHEMA_VERSION
         with a.engine.connect() as conn:
             insp = sa.inspect(conn)
-            assert set(insp.get_table_names()) == {"schema_info", "runs", "model_versions", "forecasts"}
+            assert set(insp.get_table_names()) == {"schema_info", "runs", "model_versions", "forecasts",
+                                                   "forecast_quantiles"}
             assert insp.get_pk_constraint("forecasts")["constrained_columns"] == KEY
             idx = {i["name"]: i["column_names"] for i in insp.get_indexes("forecasts")}
             assert idx["ix_forecasts_site_target_issued_at"] == ["site", "target", "issued_at"]
-        assert a.write_forecasts(forecast_frame(range(4))) == 4 * STEPS
+        rows = forecast_frame(range(4))
+        q = rows[["site", "target", "model_version", "issued_at", "step"]].assign(level=0.5, value=rows["value"])
+        assert a.write_forecasts(rows, quantiles=q) == 4 * STEPS
+        assert a.write_forecasts(rows, quantiles=q) == 0  # idempotent on PostgreSQL too, quantiles included
+        assert a.quantiles()["value"].tolist() == a.forecasts()["value"].tolist()
     types = dict(sql(pg_url, "SELECT column_name, data_type FROM information_schema.columns "
                              "WHERE table_name = 'forecasts'"))
     assert types["issued_at"] == types["target_time"] == types["created_at"] == "timestamp with time zone"
