@@ -203,12 +203,12 @@ def forecasts_from(station: StationSeries, site: str, loaded: LoadedModel, mcfg:
     before = decomposition_seconds()
     own = served_forecaster(loaded, mcfg)
     quantiles, levels = None, ()
-    if use.any():
+    if use.any() and hasattr(own, "forecast_with_quantiles"):  # a record of its own errors (the ensemble)
+        levels = tuple(own.intervals.levels)
+        quantiles = np.full((origins.size, mcfg.horizon, len(levels)), np.nan)
+        values_f[use], quantiles[use] = own.forecast_with_quantiles(view, origins[use])
+    elif use.any():
         values_f[use] = own.forecast(view, origins[use])
-        if hasattr(own, "forecast_quantiles"):  # a forecaster with a record of its errors (the ensemble)
-            levels = tuple(own.intervals.levels)
-            quantiles = np.full((origins.size, mcfg.horizon, len(levels)), np.nan)
-            quantiles[use] = own.forecast_quantiles(view, origins[use])
     seconds = decomposition_seconds() - before
     issued_by = np.full(origins.size, loaded.version.model, dtype=object)
     hole = ~np.isfinite(values_f).all(axis=1)

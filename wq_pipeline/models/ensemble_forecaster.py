@@ -171,18 +171,19 @@ class EnsembleForecaster(Forecaster):
         idx = np.searchsorted(seq_o, origins)
         return combine(seq_F[:, idx], W[idx])
 
-    def forecast_quantiles(self, view: SeriesView, origins: np.ndarray) -> np.ndarray:
-        """``(n, H, Q)`` quantiles at ``self.intervals.levels``: the ensemble's own forecasts over
-        its record and the requested origins, calibrated on their errors already observed at each
-        origin (:func:`~wq_pipeline.intervals.conformal_quantiles`), as the evaluation calibrates them."""
+    def forecast_with_quantiles(self, view: SeriesView, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(n, H)`` forecasts and ``(n, H, Q)`` quantiles at ``self.intervals.levels`` in one pass:
+        the ensemble's own forecasts over its record and the requested origins, calibrated on their
+        errors already observed at each origin (:func:`~wq_pipeline.intervals.conformal_quantiles`),
+        as the evaluation calibrates them."""
         origins = np.asarray(origins, dtype=np.int64)
         if origins.size == 0:
-            return np.zeros((0, view.horizon, len(self.intervals.levels)))
+            return np.zeros((0, view.horizon)), np.zeros((0, view.horizon, len(self.intervals.levels)))
         seq_o, seq_F = self._rows(view, origins)
         y_obs = np.where(view.observed, view.values, np.nan)
         main = combine(seq_F, online_weights(seq_F, seq_o, y_obs, self.options))
-        Q = conformal_quantiles(main, seq_o, y_obs, self.intervals)
-        return Q[np.searchsorted(seq_o, origins)]
+        idx = np.searchsorted(seq_o, origins)
+        return main[idx], conformal_quantiles(main, seq_o, y_obs, self.intervals)[idx]
 
     # ------------------------------------------------------------------ state
 
