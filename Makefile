@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(PY) bench/skill.py
 	$(PY) bench/ensemble_design.py
 	$(PY) bench/ensemble_pruning.py
+	$(PY) bench/last_week_weights.py
 	$(PY) bench/probabilistic.py
 	$(PY) bench/level_free_ablation.py
 	$(PY) bench/backfill.py

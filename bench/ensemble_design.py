@@ -52,22 +52,20 @@ def load(case_key: str, cache: Path = CACHE) -> dict[str, Any]:
                        "F": z[f"fold{k}_forecasts"]} for k in folds]}
 
 
-def score_case(data: dict[str, Any], steps: tuple[int, ...], opts: EnsembleOptions,
-               drop: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> list[dict[str, Any]]:
-    """Ratio of the recombined main model's RMSE to the best baseline's, per fold and step.
+def fold_weights(data: dict[str, Any], opts: EnsembleOptions,
+                 drop: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None):
+    """Per fold, as the pipeline recombines the main model (record carried across folds,
+    duplicates left out): ``(fold, members' forecasts (M, n, H), weights (n, H, M), test mask (n,),
+    dropped member names)``.
 
-    ``drop(weights (n, H, M), test mask (n,)) -> bool (M,)``: members to leave out of the fold's
-    test period, decided from the fold's weights (the pruning bench); each row then also says
-    which (``dropped``)."""
+    ``drop(weights, test mask) -> bool (M,)``: members to leave out of the fold's test period,
+    decided from the fold's weights (the pruning bench)."""
     members = [data["names"].index(n) for n in MEMBER_NAMES]
-    refs = [data["names"].index(n) for n in SKILL_REFERENCES]
-    out = []
     history = None
-    for fold in data["folds"]:  # as the pipeline does (ensemble_stage): record carried across folds
-        F = fold["F"]
+    for fold in data["folds"]:
         o = fold["origins"]
         test = o >= fold["test_start"]
-        M, _ = distinct_members(F[members], list(MEMBER_NAMES))
+        M, _ = distinct_members(fold["F"][members], list(MEMBER_NAMES))
         seq_o, seq_f, n_hist = with_history(history, o, M)
         W = online_weights(seq_f, seq_o, data["y_obs"], opts)[n_hist:]
         dropped: list[str] = []
@@ -79,6 +77,17 @@ def score_case(data: dict[str, Any], steps: tuple[int, ...], opts: EnsembleOptio
             seq_o, seq_f, n_hist = with_history(history, o, M)
             W = online_weights(seq_f, seq_o, data["y_obs"], opts)[n_hist:]
         history = (seq_o, seq_f)
+        yield fold, M, W, test, dropped
+
+
+def score_case(data: dict[str, Any], steps: tuple[int, ...], opts: EnsembleOptions,
+               drop: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> list[dict[str, Any]]:
+    """Ratio of the recombined main model's RMSE to the best baseline's, per fold and step (with
+    ``drop``, see :func:`fold_weights`, each row also says which members were dropped)."""
+    refs = [data["names"].index(n) for n in SKILL_REFERENCES]
+    out = []
+    for fold, M, W, test, dropped in fold_weights(data, opts, drop):
+        F, o = fold["F"], fold["origins"]
         main = combine(M, W)
         H = F.shape[2]
         pos = o[test][:, None] + np.arange(1, H + 1)[None, :]

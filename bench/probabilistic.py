@@ -141,6 +141,15 @@ def main() -> None:
                          f"{d['cov50_mean']:.3f} | {d['cov50_in_band']:.2f} | {d['share_crps_below_both']:.2f} | "
                          f"{d['crps_ensemble_mean']:.3f} / {d['crps_climatology_mean']:.3f} / "
                          f"{d['crps_persistence_mean']:.3f} |")
+    lines += ["", f"NEON daily sites, mean CRPS (mg/L) per step with **{chosen}** (main / climatology / persistence):",
+              "", "| set | step (days) | pairs | main | climatology | persistence |", "|---|---|---|---|---|---|"]
+    chosen_rows = results["methods"][chosen]["rows"]
+    for which in ("dev", "untouched"):
+        for step in sorted({r["step"] for r in chosen_rows if r["case"].startswith("neon_daily")}):
+            sel = [r for r in chosen_rows if r["case"].startswith("neon_daily") and r["set"] == which and r["step"] == step]
+            if sel:
+                m = [float(np.mean([r[f"crps_{n}"] for r in sel])) for n in ("ensemble", "climatology", "persistence")]
+                lines.append(f"| {which} | {step} | {len(sel)} | {m[0]:.3f} | {m[1]:.3f} | {m[2]:.3f} |")
     lines += ["", f"Per (series, fold, step) with **{chosen}**:", "",
               "| series | set | fold | step | 90 % cov. | 50 % cov. | CRPS main | CRPS climatology | CRPS persistence |",
               "|---|---|---|---|---|---|---|---|---|"]

@@ -108,6 +108,10 @@ def main() -> None:
                   "Every threshold costs skill on both sets (worst ratio and median MSE skill), for about one network "
                   "fewer per fold; serving meets its speed targets with every member, so the served ensemble keeps "
                   "them all."]
+    last_week = C.RESULTS / "last_week_weights.md"
+    if last_week.exists():
+        lines += ["", "## Which member the main model weighted most in its last test week (`bench/last_week_weights.py`)",
+                  "", last_week.read_text()]
     probabilistic = C.RESULTS / "probabilistic.md"
     if probabilistic.exists():
         lines += ["", "## Honest quantiles: coverage and CRPS of the main model (`bench/probabilistic.py`)", "",

@@ -8,8 +8,8 @@ ensemble's weights, :mod:`wq_pipeline.ensemble`).
 
 Methods (``method``):
 
-* ``split``: split conformal on the first ``calibration`` records only (the validation
-  period's), frozen afterwards;
+* ``split``: split conformal on the records known by the first test origin only (the
+  validation period's), frozen afterwards;
 * ``rolling``: every record up to ``t``, weighted by age with a half-life (``half_life`` grid
   steps), so the spread follows the season;
 * ``aci``: ``rolling`` plus adaptive conformal inference (Gibbs and Candes 2021): each level
@@ -64,7 +64,6 @@ class IntervalOptions:
     half_life: float = 1440.0  # grid steps (60 days hourly)
     gamma: float = 0.01  # ACI step size
     min_records: int = 20
-    calibration: int | None = None  # split: how many first records calibrate (None: all before the first test origin)
 
     def __post_init__(self) -> None:
         check_quantiles(self.levels)
@@ -115,12 +114,11 @@ def conformal_quantiles(forecasts: np.ndarray, origins: np.ndarray, y_obs: np.nd
         inside = pos < y.size
         target[inside] = y[pos[inside]]
         err = target - F[:, h]  # (n,) NaN where not scoreable
-        avail = pos  # the record of origin j is known from position o_j + h + 1 - 1 = o_j + h (its target)
+        avail = pos  # origin j's step-h error is known once its target, o_j + h + 1, is observed
         usable = np.isfinite(err)
-        freeze = None
+        freeze = None  # split: only records known by the first test origin calibrate
         if opts.method == "split":
-            cut = first_test if first_test is not None else int(o[-1]) + 1
-            freeze = cut if opts.calibration is None else None
+            freeze = first_test if first_test is not None else int(o[-1]) + 1
         q_adj = levels.copy()  # ACI's steered levels
         pending: list[int] = []  # ACI: records whose miss indicators are not yet fed back
         j = 0
@@ -128,8 +126,7 @@ def conformal_quantiles(forecasts: np.ndarray, origins: np.ndarray, y_obs: np.nd
         for i in range(n):
             t = int(o[i])
             while j < n and avail[j] <= t:
-                if usable[j] and (freeze is None or avail[j] <= freeze) and (
-                        opts.calibration is None or opts.method != "split" or len(known) < opts.calibration):
+                if usable[j] and (freeze is None or avail[j] <= freeze):
                     known.append(j)
                     if opts.method == "aci":
                         pending.append(j)

@@ -632,8 +632,7 @@ def exceedance_stage(folds: list[FoldResult], observed: list[np.ndarray], cfg: E
     return [exceedance_scores(obs, qs, tuple(cfg.quantiles), th, MAIN_MODEL) for th in thresholds]
 
 
-def add_crossing_columns(table: pd.DataFrame, folds: list[FoldResult], cfg: EvaluateConfig,
-                         thresholds: list[Any]) -> pd.DataFrame:
+def add_crossing_columns(table: pd.DataFrame, cfg: EvaluateConfig, thresholds: list[Any]) -> pd.DataFrame:
     """forecasts.csv with one column ``P(<threshold>)`` per threshold: each row's crossing
     probability from its quantiles."""
     from .exceedance import crossing_probability
@@ -911,8 +910,9 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
     table = pd.concat([forecast_table(f.plan, H, t, {n: q[f.plan.split.val.size:] for n, q in f.quantiles.items()},
                                       levels) for f, t in zip(folds, tests)], ignore_index=True)
     probabilistic = probabilistic_scores(folds, observed, cfg)
-    exceedance = exceedance_stage(folds, observed, cfg, target_thresholds(station, cfg))
-    table = add_crossing_columns(table, folds, cfg, target_thresholds(station, cfg))
+    thresholds = target_thresholds(station, cfg)
+    exceedance = exceedance_stage(folds, observed, cfg, thresholds)
+    table = add_crossing_columns(table, cfg, thresholds)
     timings["evaluate"] = round(time.perf_counter() - t1, 3)
     timings["total"] = round(time.perf_counter() - t_start, 3)
 
