@@ -44,6 +44,21 @@ def _flat(d: dict, prefix: str = "") -> list[tuple[str, object]]:
     return rows
 
 
+# Tables written by the benches with C.write_table (or skill.py): (name, heading, note after it)
+SECTIONS = [
+    ("skill", "Skill: the main model against the best baseline on series and seasons nobody tuned for", ""),
+    ("level_free_ablation", "Level-free networks on and off", ""),
+    ("ensemble_design", "Ensemble design: rule and half-life chosen on the development set", ""),
+    ("ensemble_pruning", "Serving a smaller ensemble: dropping members with negligible validation weight",
+     "Every threshold costs skill on both sets (worst ratio and median MSE skill), for about one network fewer per "
+     "fold; serving meets its speed targets with every member, so the served ensemble keeps them all."),
+    ("last_week_weights", "Which member the main model weighted most in its last test week", ""),
+    ("probabilistic", "Honest quantiles: coverage and CRPS of the main model", ""),
+    ("end_effects", "End effects of trailing-window decomposition", ""),
+    ("published", "The published method on real data, honest and leaky", ""),
+]
+
+
 def main() -> None:
     results = {}
     for name in ORDER:
@@ -90,40 +105,10 @@ def main() -> None:
         if r["notes"]:
             lines.append("")
             lines += [f"- {n}" for n in r["notes"]]
-    skill = C.RESULTS / "skill.md"
-    if skill.exists():
-        lines += ["", "## Skill: the main model against the best baseline on series and seasons nobody tuned for "
-                  "(`bench/skill.py`)", "", skill.read_text()]
-    ablation = C.RESULTS / "level_free_ablation.md"
-    if ablation.exists():
-        lines += ["", "## Level-free networks on and off (`bench/level_free_ablation.py`)", "", ablation.read_text()]
-    design = C.RESULTS / "ensemble_design.md"
-    if design.exists():
-        lines += ["", "## Ensemble design: rule and half-life chosen on the development set (`bench/ensemble_design.py`)",
-                  "", design.read_text()]
-    pruning = C.RESULTS / "ensemble_pruning.md"
-    if pruning.exists():
-        lines += ["", "## Serving a smaller ensemble: dropping members with negligible validation weight "
-                  "(`bench/ensemble_pruning.py`)", "", pruning.read_text(),
-                  "Every threshold costs skill on both sets (worst ratio and median MSE skill), for about one network "
-                  "fewer per fold; serving meets its speed targets with every member, so the served ensemble keeps "
-                  "them all."]
-    last_week = C.RESULTS / "last_week_weights.md"
-    if last_week.exists():
-        lines += ["", "## Which member the main model weighted most in its last test week (`bench/last_week_weights.py`)",
-                  "", last_week.read_text()]
-    probabilistic = C.RESULTS / "probabilistic.md"
-    if probabilistic.exists():
-        lines += ["", "## Honest quantiles: coverage and CRPS of the main model (`bench/probabilistic.py`)", "",
-                  probabilistic.read_text()]
-    end_effects = C.RESULTS / "end_effects.md"
-    if end_effects.exists():
-        lines += ["", "## End effects of trailing-window decomposition (`bench/end_effects.py`)", "",
-                  end_effects.read_text()]
-    published = C.RESULTS / "published.md"
-    if published.exists():
-        lines += ["", "## The published method on real data, honest and leaky (`bench/published.py`)", "",
-                  published.read_text()]
+    for name, heading, after in SECTIONS:
+        md = C.RESULTS / f"{name}.md"
+        if md.exists():
+            lines += ["", f"## {heading} (`bench/{name}.py`)", "", md.read_text(), *([after] if after else [])]
     out = C.REPO / "BENCHMARKS.md"
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out.relative_to(C.REPO)} ({len(results)} benchmarks)")
