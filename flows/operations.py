@@ -19,6 +19,12 @@ others; the flow run fails at the end, naming the stations that failed. Nothing 
 model versions are renamed into place whole, forecast rows of one call go in one transaction, a
 failed run record is marked ``failed``.
 
+Alerts: a forecast whose crossing probability reaches the station's ``alert_level`` raises an
+alert (:mod:`wq_pipeline.alerts`), stored in the archive with the forecast. Each *new* alert is
+published by the forecast task: a warning in the log, a Prefect event ``wq.alert.crossing`` (an
+automation can notify on it) and a markdown artifact per station. A retried or repeated run
+finds its alerts already stored and publishes nothing twice.
+
 ``database`` and ``models`` default to the settings (``wq.toml`` in the working folder,
 ``WQ_CONFIG``, then ``WQ_DATABASE_URL`` / ``WQ_MODELS_DIR``), read when the run starts; so do the
 stations when ``stations`` is None.
@@ -27,18 +33,22 @@ stations when ``stations`` is None.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
+from prefect.events import emit_event
 from prefect.futures import PrefectFuture, wait
 from prefect.runtime import deployment as runtime_deployment
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from wq_pipeline.alerts import ALERT_EVENT, alert_markdown, alert_sentence
 from wq_pipeline.archive import Archive
 from wq_pipeline.config import EvaluateConfig
 from wq_pipeline.errors import InputError
@@ -143,16 +153,47 @@ def forecast_station(station: dict[str, Any], as_of: str, database: str, models:
     logger = get_run_logger()
     cfg = EvaluateConfig.model_validate(station)
     try:
-        issued, written, run_id = forecast_job(cfg, Registry(Path(models)), lambda: Archive(database), as_of=as_of,
-                                               model_version=None, command=command)
+        done = forecast_job(cfg, Registry(Path(models)), lambda: Archive(database), as_of=as_of, model_version=None,
+                            command=command)
     except Exception as exc:
         logger.error("forecast of %s as of %s failed: %s: %s", _label(cfg), as_of, type(exc).__name__, exc)
         raise
+    issued = done.issued
     issued_at = issued.issued_at[0].isoformat()
     logger.info("%s at %s as of %s: issued at %s by %s, %d new rows", cfg.target, issued.site, as_of, issued_at,
-                issued.version, written)
+                issued.version, done.rows_written)
+    for note in done.notes:
+        logger.warning("%s: %s", _label(cfg), note)
+    publish_alerts(done.alerts, as_of)
     return {"site": issued.site, "target": issued.target, "version": issued.version, "as_of": as_of,
-            "issued_at": issued_at, "rows_written": written, "run_id": run_id}
+            "issued_at": issued_at, "rows_written": done.rows_written, "run_id": done.run_id,
+            "alerts": [alert_sentence(r) for r in done.alerts.itertuples(index=False)]}
+
+
+def publish_alerts(alerts: pd.DataFrame, as_of: str) -> None:
+    """Tell operators about new alerts three ways: a warning in the run's log per alert, one
+    markdown artifact (key ``wq-alerts-<site>-<target>``, so the UI keeps its history), and one
+    Prefect event per alert (``wq.alert.crossing`` on resource ``wq.station.<site>.<target>``,
+    payload: threshold, probability, alert level, step, times, version) for automations."""
+    if alerts.empty:
+        return
+    logger = get_run_logger()
+    for r in alerts.itertuples(index=False):
+        logger.warning("ALERT: %s", alert_sentence(r))
+        emit_event(
+            event=ALERT_EVENT,
+            resource={"prefect.resource.id": f"wq.station.{r.site}.{r.target}",
+                      "prefect.resource.name": f"{r.site} {r.target}"},
+            related=[{"prefect.resource.id": f"wq.model-version.{r.model_version}",
+                      "prefect.resource.role": "model-version"}],
+            payload={"site": r.site, "target": r.target, "threshold": r.threshold,
+                     "probability": float(r.probability), "alert_level": float(r.alert_level), "step": int(r.step),
+                     "target_time": pd.Timestamp(r.target_time).isoformat(),
+                     "issued_at": pd.Timestamp(r.issued_at).isoformat(), "model_version": r.model_version})
+    for (site, target), group in alerts.groupby(["site", "target"], sort=True):
+        key = re.sub(r"[^a-z0-9-]+", "-", f"wq-alerts-{site}-{target}".lower()).strip("-")
+        create_markdown_artifact(markdown=alert_markdown(group, as_of), key=key,
+                                 description=f"crossing alerts of {target} at {site}")
 
 
 @_task("train-station")

@@ -66,7 +66,7 @@ def test_new_database_has_current_schema_and_wal(tmp_path: Path):
     a = Archive(sqlite_url(path))
     try:
         assert path.is_file()
-        assert a.schema_version() == SCHEMA_VERSION == 3
+        assert a.schema_version() == SCHEMA_VERSION == 4
         with a.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -74,7 +74,11 @@ def test_new_database_has_current_schema_and_wal(tmp_path: Path):
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
             insp = sa.inspect(conn)
             assert set(insp.get_table_names()) == {"schema_info", "runs", "model_versions", "forecasts",
-                                                   "forecast_quantiles"}
+                                                   "forecast_quantiles", "forecast_crossings", "alerts"}
+            assert insp.get_pk_constraint("forecast_crossings")["constrained_columns"] == [
+                "site", "target", "model_version", "issued_at", "step", "threshold"]
+            assert insp.get_pk_constraint("alerts")["constrained_columns"] == [
+                "site", "target", "model_version", "issued_at", "threshold"]
             assert insp.get_pk_constraint("forecast_quantiles")["constrained_columns"] == [
                 "site", "target", "model_version", "issued_at", "step", "level"]
             assert insp.get_pk_constraint("forecasts")["constrained_columns"] == [
@@ -114,10 +118,10 @@ def test_v1_database_opens_idempotently_and_upgrades(tmp_path: Path, monkeypatch
     path = tmp_path / "v1.db"
     build_v1_database(path)
     url = sqlite_url(path)
-    for _ in range(2):  # opening twice upgrades once (v2: issued_by, v3: quantiles) and keeps the stored row
-        with Archive(url) as a:
-            assert a.schema_version() == 3
-            assert len(a.quantiles()) == 0
+    for _ in range(2):  # opening twice upgrades once (v2: issued_by, v3: quantiles, v4: crossings, alerts)
+        with Archive(url) as a:  # and keeps the stored row
+            assert a.schema_version() == 4
+            assert len(a.quantiles()) == len(a.crossings()) == len(a.alerts()) == 0
             got = a.forecasts()
             assert len(got) == 1 and got["value"].iloc[0] == 7.5
             assert got["issued_at"].iloc[0] == pd.Timestamp("2024-01-01 00:00", tz="UTC")
@@ -129,19 +133,19 @@ def test_v1_database_opens_idempotently_and_upgrades(tmp_path: Path, monkeypatch
         got = a.forecasts(model_version=rows["model_version"].iloc[0])
         assert set(got["issued_by"]) == {"persistence"}
 
-    # A version 4 that adds a column: applied once on open, data kept, not applied again.
+    # A version 5 that adds a column: applied once on open, data kept, not applied again.
     def add_note(conn: sa.Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE forecasts ADD COLUMN note TEXT")
 
     monkeypatch.setattr(archive_mod, "MIGRATIONS", archive_mod.MIGRATIONS + [add_note])
     for _ in range(2):  # a second ALTER TABLE would fail: the migration runs once only
         with Archive(url) as a:
-            assert a.schema_version() == 4
+            assert a.schema_version() == 5
             assert len(a.forecasts()) == 1 + len(rows)
     with sqlite3.connect(path) as con:
         columns = [r[1] for r in con.execute("PRAGMA table_info(forecasts)")]
         assert "note" in columns and "issued_by" in columns
-        assert con.execute("SELECT version FROM schema_info").fetchall() == [(4,)]
+        assert con.execute("SELECT version FROM schema_info").fetchall() == [(5,)]
 
 
 def test_quantiles_are_stored_with_their_forecasts_in_one_transaction(tmp_path: Path):
@@ -162,6 +166,52 @@ def test_quantiles_are_stored_with_their_forecasts_in_one_transaction(tmp_path: 
         with pytest.raises(InputError):
             a.write_forecasts(bad, quantiles=qb.drop_duplicates(["issued_at", "step", "level"]))
         assert len(a.quantiles()) == 3 * len(rows)
+
+
+def _crossings_and_alert(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Crossing probabilities of ``rows`` for one threshold (rising with the step) and the alert
+    they raise at level 0.5 (first at step 4)."""
+    from wq_pipeline.alerts import find_alerts
+
+    c = rows[["site", "target", "model_version", "issued_at", "target_time", "step"]].assign(
+        threshold="DO<2", probability=rows["step"] / 7.0)
+    return c, find_alerts(c, 0.5)
+
+
+def test_v3_database_upgrades_to_crossings_and_alerts_keeping_its_quantiles(tmp_path: Path, monkeypatch):
+    """A database written by schema version 3 (forecasts with quantiles) opens under version 4:
+    its rows are kept and new forecasts store their crossing probabilities and alerts."""
+    path = tmp_path / "v3.db"
+    url = sqlite_url(path)
+    rows = forecast_frame(range(1))
+    q = rows[["site", "target", "model_version", "issued_at", "step"]].assign(level=0.5, value=rows["value"])
+    monkeypatch.setattr(archive_mod, "MIGRATIONS", archive_mod.MIGRATIONS[:3])  # the program as it was at v3
+    with Archive(url) as a:
+        assert a.schema_version() == 3
+        assert a.write_forecasts(rows, quantiles=q) == len(rows)
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT name FROM sqlite_master WHERE name = 'alerts'").fetchall() == []
+    monkeypatch.undo()
+    for _ in range(2):
+        with Archive(url) as a:
+            assert a.schema_version() == 4
+            assert len(a.forecasts()) == len(a.quantiles()) == len(rows)
+            np.testing.assert_allclose(a.quantiles()["value"], q["value"])
+    later = forecast_frame(range(1, 2))
+    c, alerts = _crossings_and_alert(later)
+    assert list(alerts["step"]) == [4] and alerts["probability"].iloc[0] == pytest.approx(6 / 7)
+    with Archive(url) as a:
+        stored = a.store(later, crossings=c, alerts=alerts)
+        assert stored.rows == len(later) and len(stored.alerts) == 1
+        assert stored.alerts["issued_at"].iloc[0] == later["issued_at"].iloc[0]
+        again = a.store(later, crossings=c, alerts=alerts)  # idempotent: nothing new, no alert announced twice
+        assert again.rows == 0 and again.alerts.empty
+        got = a.crossings()
+        assert len(got) == len(c) and got["probability"].tolist() == pytest.approx(c["probability"].tolist())
+        (alert,) = a.alerts().itertuples(index=False)
+        assert (alert.threshold, alert.step, alert.alert_level) == ("DO<2", 4, 0.5)
+        assert alert.target_time == later["target_time"].iloc[3]
+        assert len(a.forecasts()) == 2 * len(rows)
 
 
 def test_failed_migration_changes_nothing(tmp_path: Path, monkeypatch):

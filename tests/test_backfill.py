@@ -145,6 +145,7 @@ def test_backfill_is_batched_resumable_and_counts_what_it_skips(tiny_model, tmp_
     # the tiny file has a two-hour hole on 2012-01-21 (rows 1000-1003 dropped) that QC interpolates:
     # issue times in it are served from the last real observation before them
     done = []
+    cfg = cfg.model_copy(update={"thresholds": ["DO_obs<5"]})  # crossing probabilities stored, no alerts
     res = run_backfill(cfg, reg, archive, start="2012-02-02T00:00", end="2012-02-03T23:30", every="30min",
                        chunk=10, progress=done.append)
     assert res.issue_times == 96 and res.origins == 48 and res.skipped == 0
@@ -156,6 +157,12 @@ def test_backfill_is_batched_resumable_and_counts_what_it_skips(tiny_model, tmp_
     assert len(stored) == 48 * TINY["horizon"] and stored["value"].between(0, 25).all()
     # issue times are the grid hours (half-hour issue times reuse the hour before them)
     assert (pd.DatetimeIndex(stored["issued_at"]).minute == 0).all()
+    crossings = archive.crossings()
+    assert len(crossings) == 48 * TINY["horizon"] and set(crossings["threshold"]) == {"DO_obs<5"}
+    assert crossings["probability"].between(0, 1).all() and crossings["probability"].nunique() > 3
+    key = ["issued_at", "step"]
+    pd.testing.assert_frame_equal(crossings[key].reset_index(drop=True), stored[key].reset_index(drop=True))
+    assert archive.alerts().empty  # a hindcast raises no alerts
 
 
 def test_backfill_bad_input_writes_nothing(tiny_model, tmp_path):

@@ -73,6 +73,47 @@ def test_forecast_twice_stores_it_once_and_exports_csv_and_parquet(store, capsys
         assert np.median(members) == pytest.approx(qs[0.5], abs=1e-9)  # the middle member is the median
 
 
+def test_forecast_crossings_raise_alerts_once_and_alerts_list_shows_them(store, capsys):
+    """P(DO < 20 mg/L) is all but certain at every step (above every quantile: 1 - 0.025 / 2),
+    P(DO < 0.5) all but impossible; at alert level 0.9 only the first raises an alert, at its
+    first step. The stored probabilities are those of the stored quantiles. A rerun stores and
+    announces nothing new."""
+    from wq_pipeline.exceedance import crossing_probability, parse_threshold
+
+    cfg, models, db, version = store
+    args = ["forecast", *_opts(cfg, models, db), "--as-of", "2012-02-10T12:00", "--threshold", "DO_obs<20",
+            "--threshold", "DO_obs<0.5", "--alert-level", "0.9"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "P(DO_obs<20) by step: 0.99, 0.99, 0.99" in out and "P(DO_obs<0.5) by step: 0.01, 0.01, 0.01" in out
+    assert out.count("ALERT: ") == 1 and "ALERT: P(DO_obs<20) = 0.99 >= 0.9 at" in out
+    assert "first at step 1, 2012-02-10T18:00:00+00:00" in out
+    archive = Archive(f"sqlite:///{db}")
+    c, q = archive.crossings(), archive.quantiles()
+    assert len(c) == 2 * TINY["horizon"] and set(c["threshold"]) == {"DO_obs<20", "DO_obs<0.5"}
+    levels = tuple(sorted(set(q["level"])))
+    for label, g in c.groupby("threshold"):
+        qs = q.pivot_table(index="step", columns="level", values="value").to_numpy()  # (H, Q)
+        np.testing.assert_allclose(g.sort_values("step")["probability"],
+                                   crossing_probability(qs, levels, parse_threshold(label)))
+    assert list(c.loc[c["threshold"] == "DO_obs<20", "probability"]) == [1 - 0.025 / 2] * 3
+    (alert,) = archive.alerts().itertuples(index=False)
+    assert (alert.threshold, alert.step, alert.alert_level, alert.model_version) == ("DO_obs<20", 1, 0.9,
+                                                                                      version.version)
+    assert alert.probability == pytest.approx(0.9875) and alert.target_time == pd.Timestamp("2012-02-10T18:00Z")
+
+    assert main(args) == 0  # a rerun: stored once, not announced again
+    out = capsys.readouterr().out
+    assert "ALERT" not in out and "Stored 0 new rows" in out
+    assert len(archive.crossings()) == 6 and len(archive.alerts()) == 1
+
+    assert main(["alerts", "list", "--database", f"sqlite:///{db}"]) == 0
+    out = capsys.readouterr().out
+    assert "1 alert(s)" in out and "P(DO_obs<20) = 0.99 >= 0.9" in out and version.version in out
+    assert main(["alerts", "list", "--database", f"sqlite:///{db}", "--start", "2012-02-11"]) == 0
+    assert "No alerts" in capsys.readouterr().out
+
+
 def test_models_list_and_show(store, capsys):
     cfg, models, db, version = store
     assert main(["models", "list", "--models", str(models)]) == 0
@@ -124,6 +165,11 @@ def test_stations_in_the_config_take_the_file_reading_options(tmp_path):
     (["forecast", "--as-of", "yesterday-ish"], "not a timestamp"),
     (["backfill", "--start", "2012-02-10", "--end", "2012-02-05"], "is before --start"),
     (["backfill", "--start", "2012-02-10", "--end", "2012-02-11", "--every", "0h"], "--every '0h': must be positive"),
+    (["forecast", "--threshold", "DO_obs<2", "--alert-level", "0"], "--alert-level: Input should be greater than 0"),
+    (["forecast", "--threshold", "DO_obs<2", "--alert-level", "1.5"], "--alert-level: Input should be less than or equal to 1"),
+    (["forecast", "--threshold", "Oxygen<2"], "names column 'Oxygen', which the file does not have"),
+    (["forecast", "--threshold", "DO_obs=2"], "expected COLUMN<VALUE or COLUMN>VALUE"),
+    (["backfill", "--start", "2012-02-10", "--end", "2012-02-11", "--threshold", "Oxygen<2"], "names column 'Oxygen'"),
 ])
 def test_bad_operational_input_exits_2_and_writes_nothing(store, capsys, extra, message):
     cfg, models, db, _ = store
@@ -161,7 +207,7 @@ def test_serve_without_stations_is_a_clear_error(tmp_path, capsys, monkeypatch):
 def test_help_lists_the_operational_commands(capsys):
     assert main(["--help"]) == 0
     text = capsys.readouterr().out
-    for command in ("evaluate", "train", "forecast", "backfill", "models", "forecasts", "serve"):
+    for command in ("evaluate", "train", "forecast", "backfill", "models", "forecasts", "alerts", "serve"):
         assert command in text
     assert main(["backfill", "--help"]) == 0
     text = capsys.readouterr().out

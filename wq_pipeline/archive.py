@@ -18,6 +18,16 @@ Tables (the program creates and upgrades them itself; ``schema_info`` holds the 
   primary key. Writing the same forecast twice stores it once. ``issued_by`` (schema version 2)
   names the model that issued the row: the version's own model, or the fallback that stood in
   where it could not issue (NULL in rows stored before version 2).
+- ``forecast_quantiles`` (version 3): the quantiles of each forecast, keyed by the forecast's key
+  plus ``level``.
+- ``forecast_crossings`` (version 4): the probability of each threshold crossing
+  (``threshold`` is its label, e.g. ``DO_obs<2``), keyed by the forecast's key plus ``threshold``.
+- ``alerts`` (version 4): one row per (site, target, model_version, issued_at, threshold) whose
+  crossing probability reached the station's alert level at some step: the first such step, its
+  target time, the highest probability over the steps, and the alert level.
+
+Quantiles, crossings and alerts are written in the same transaction as their forecast rows and
+are idempotent on their keys, as the forecasts are.
 
 All times are stored in UTC and returned as tz-aware UTC pandas timestamps. Naive timestamps
 passed in are a programming error (``ValueError``).
@@ -32,6 +42,7 @@ import re
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -52,6 +63,11 @@ FORECAST_INPUT_COLUMNS = ("site", "target", "model_version", "issued_at", "targe
 FORECAST_COLUMNS = FORECAST_INPUT_COLUMNS + ("created_at", "run_id", "issued_by")
 QUANTILE_KEY = ("site", "target", "model_version", "issued_at", "step", "level")
 QUANTILE_COLUMNS = ("site", "target", "model_version", "issued_at", "step", "level", "value")
+CROSSING_KEY = ("site", "target", "model_version", "issued_at", "step", "threshold")
+CROSSING_COLUMNS = ("site", "target", "model_version", "issued_at", "target_time", "step", "threshold", "probability")
+ALERT_KEY = ("site", "target", "model_version", "issued_at", "threshold")
+ALERT_INPUT_COLUMNS = ALERT_KEY + ("alert_level", "probability", "step", "target_time")
+ALERT_COLUMNS = ALERT_INPUT_COLUMNS + ("created_at", "run_id")
 EXPORT_COLUMNS = FORECAST_INPUT_COLUMNS + ("created_at", "issued_by")
 EXPORT_FORMATS = ("csv", "parquet", "efi")
 RUN_COLUMNS = ("run_id", "kind", "command", "params", "started_at", "finished_at", "status", "n_forecasts",
@@ -179,16 +195,58 @@ def _migrate_to_v3(conn: sa.Connection) -> None:
     _quantiles_table(sa.MetaData()).create(conn, checkfirst=False)
 
 
+def _v4_tables(md: sa.MetaData) -> tuple[sa.Table, sa.Table]:
+    """Version 4's tables of crossing probabilities and alerts (frozen, as version 1's tables)."""
+    crossings = sa.Table(
+        "forecast_crossings", md,
+        sa.Column("site", sa.String, nullable=False),
+        sa.Column("target", sa.String, nullable=False),
+        sa.Column("model_version", sa.String, nullable=False),
+        sa.Column("issued_at", UTCDateTime, nullable=False),
+        sa.Column("target_time", UTCDateTime, nullable=False),
+        sa.Column("step", sa.Integer, nullable=False),
+        sa.Column("threshold", sa.String, nullable=False),
+        sa.Column("probability", sa.Double, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("run_id", sa.String(32), nullable=True),
+        sa.PrimaryKeyConstraint(*CROSSING_KEY, name="pk_forecast_crossings"),
+    )
+    alerts = sa.Table(
+        "alerts", md,
+        sa.Column("site", sa.String, nullable=False),
+        sa.Column("target", sa.String, nullable=False),
+        sa.Column("model_version", sa.String, nullable=False),
+        sa.Column("issued_at", UTCDateTime, nullable=False),
+        sa.Column("threshold", sa.String, nullable=False),
+        sa.Column("alert_level", sa.Double, nullable=False),
+        sa.Column("probability", sa.Double, nullable=False),
+        sa.Column("step", sa.Integer, nullable=False),
+        sa.Column("target_time", UTCDateTime, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("run_id", sa.String(32), nullable=True),
+        sa.PrimaryKeyConstraint(*ALERT_KEY, name="pk_alerts"),
+        sa.Index("ix_alerts_issued_at", "issued_at"),
+    )
+    return crossings, alerts
+
+
+def _migrate_to_v4(conn: sa.Connection) -> None:
+    """Version 4: ``forecast_crossings`` and ``alerts`` (new tables; no existing row changes)."""
+    for table in _v4_tables(sa.MetaData()):
+        table.create(conn, checkfirst=False)
+
+
 def _current_metadata() -> sa.MetaData:
     """The tables as the newest schema version has them (version 1 plus later migrations)."""
     md = _v1_metadata()
     md.tables["forecasts"].append_column(sa.Column("issued_by", sa.String, nullable=True))
     _quantiles_table(md)
+    _v4_tables(md)
     return md
 
 
 # Ordered: MIGRATIONS[i] upgrades a database from version i to version i + 1.
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migrate_to_v1, _migrate_to_v2, _migrate_to_v3]
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migrate_to_v1, _migrate_to_v2, _migrate_to_v3, _migrate_to_v4]
 SCHEMA_VERSION: int = len(MIGRATIONS)
 
 # Current table definitions used by the queries.
@@ -198,6 +256,17 @@ runs_table = metadata.tables["runs"]
 model_versions_table = metadata.tables["model_versions"]
 forecasts_table = metadata.tables["forecasts"]
 quantiles_table = metadata.tables["forecast_quantiles"]
+crossings_table = metadata.tables["forecast_crossings"]
+alerts_table = metadata.tables["alerts"]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What :meth:`Archive.store` wrote: ``rows`` new forecast rows and the ``alerts`` that were
+    new (a frame with :data:`ALERT_COLUMNS`)."""
+
+    rows: int
+    alerts: pd.DataFrame
 
 
 # --------------------------------------------------------------------------- helpers
@@ -530,12 +599,22 @@ class Archive:
         return pd.DatetimeIndex(_times_from_db([r[0] for r in rows]), name="issued_at")
 
     def write_forecasts(self, rows: pd.DataFrame, run_id: str | None = None,
-                        quantiles: pd.DataFrame | None = None) -> int:
-        """Store forecasts (and their quantiles); returns how many forecast rows were new.
+                        quantiles: pd.DataFrame | None = None, crossings: pd.DataFrame | None = None) -> int:
+        """Store forecasts (and what was issued with them, see :meth:`store`); returns how many
+        forecast rows were new."""
+        return self.store(rows, run_id, quantiles, crossings).rows
+
+    def store(self, rows: pd.DataFrame, run_id: str | None = None, quantiles: pd.DataFrame | None = None,
+              crossings: pd.DataFrame | None = None, alerts: pd.DataFrame | None = None) -> Stored:
+        """Store forecasts with their quantiles, crossing probabilities and alerts, all in one
+        transaction (each idempotent on its key), so a forecast is never stored without what was
+        issued with it. Returns how many forecast rows were new and the alerts that were new (an
+        alert already stored, e.g. by a retried run, is not returned again).
 
         ``quantiles`` (optional): columns ``site, target, model_version, issued_at, step, level,
-        value``, stored in the same transaction (idempotent on that key), so a forecast is never
-        stored without the quantiles issued with it.
+        value``. ``crossings``: ``site, target, model_version, issued_at, target_time, step,
+        threshold, probability``. ``alerts``: ``site, target, model_version, issued_at,
+        threshold, alert_level, probability, step, target_time``.
 
         ``rows`` has columns ``site, target, model_version, issued_at, target_time, step, value``
         (times tz-aware, any zone; ``value`` float) and optionally ``issued_by`` (the model that
@@ -549,7 +628,7 @@ class Archive:
         if missing:
             raise ValueError(f"forecast rows lack column(s) {', '.join(missing)}")
         if len(rows) == 0:
-            return 0
+            return Stored(0, _alert_frame([]))
         df = pd.DataFrame({
             "site": rows["site"].to_numpy(), "target": rows["target"].to_numpy(),
             "model_version": rows["model_version"].to_numpy(),
@@ -596,8 +675,14 @@ class Archive:
         stmt = self._insert(t).on_conflict_do_nothing(index_elements=list(FORECAST_KEY)).returning(t.c.step)
         q_records = _quantile_records(quantiles, created_at, run_id) if quantiles is not None else []
         q_stmt = self._insert(quantiles_table).on_conflict_do_nothing(index_elements=list(QUANTILE_KEY))
+        c_records = _crossing_records(crossings, created_at, run_id) if crossings is not None else []
+        c_stmt = self._insert(crossings_table).on_conflict_do_nothing(index_elements=list(CROSSING_KEY))
+        a_records = _alert_records(alerts, created_at, run_id) if alerts is not None else []
+        a = alerts_table
+        a_stmt = (self._insert(a).on_conflict_do_nothing(index_elements=list(ALERT_KEY))
+                  .returning(*[a.c[c] for c in ALERT_KEY]))
 
-        def insert(conn: sa.Connection) -> int:
+        def insert(conn: sa.Connection) -> Stored:
             if run_id is not None:
                 known = conn.execute(sa.select(runs_table.c.run_id).where(runs_table.c.run_id == run_id)).first()
                 if known is None:
@@ -605,7 +690,13 @@ class Archive:
             n = len(conn.execute(stmt, records).all())
             if q_records:
                 conn.execute(q_stmt, q_records)
-            return n
+            if c_records:
+                conn.execute(c_stmt, c_records)
+            new = []
+            for rec in a_records:  # one by one: RETURNING says which were new
+                if conn.execute(a_stmt, rec).first() is not None:
+                    new.append(rec)
+            return Stored(n, _alert_frame(new))
 
         return self._write(insert)
 
@@ -626,6 +717,36 @@ class Archive:
             "issued_at": _times_from_db(list(data["issued_at"])), "step": pd.Series(data["step"], dtype=np.int64),
             "level": pd.Series(data["level"], dtype=float), "value": pd.Series(data["value"], dtype=float),
         })
+
+    def crossings(self, site: str | None = None, target: str | None = None, start=None, end=None,
+                  model_version: str | None = None) -> pd.DataFrame:
+        """Stored crossing probabilities, filtered as :meth:`forecasts`: columns ``site, target,
+        model_version, issued_at, target_time, step, threshold, probability``, sorted by key."""
+        t = crossings_table
+        stmt = (sa.select(*[t.c[c] for c in CROSSING_COLUMNS])
+                .where(*self._filters(site, target, start, end, model_version, table=t))
+                .order_by(*[t.c[c] for c in CROSSING_KEY]))
+        rows = self._select(stmt)
+        data = dict(zip(CROSSING_COLUMNS, list(zip(*rows)) if rows else [[] for _ in CROSSING_COLUMNS]))
+        return pd.DataFrame({
+            "site": pd.Series(data["site"], dtype=object), "target": pd.Series(data["target"], dtype=object),
+            "model_version": pd.Series(data["model_version"], dtype=object),
+            "issued_at": _times_from_db(list(data["issued_at"])),
+            "target_time": _times_from_db(list(data["target_time"])),
+            "step": pd.Series(data["step"], dtype=np.int64), "threshold": pd.Series(data["threshold"], dtype=object),
+            "probability": pd.Series(data["probability"], dtype=float),
+        })
+
+    def alerts(self, site: str | None = None, target: str | None = None, start=None, end=None,
+               model_version: str | None = None) -> pd.DataFrame:
+        """Stored alerts, filtered as :meth:`forecasts` (on ``issued_at``), newest first: columns
+        ``site, target, model_version, issued_at, threshold, alert_level, probability, step,
+        target_time, created_at, run_id``."""
+        t = alerts_table
+        stmt = (sa.select(*[t.c[c] for c in ALERT_COLUMNS])
+                .where(*self._filters(site, target, start, end, model_version, table=t))
+                .order_by(t.c.issued_at.desc(), t.c.site, t.c.target, t.c.model_version, t.c.threshold))
+        return _alert_frame([r._asdict() for r in self._select(stmt)])
 
     def forecasts(self, site: str | None = None, target: str | None = None, start=None, end=None,
                   model_version: str | None = None) -> pd.DataFrame:
@@ -751,6 +872,53 @@ def _quantile_records(q: pd.DataFrame, created_at: datetime, run_id: str | None)
                  value=float(v), created_at=created_at, run_id=run_id)
             for s, tg, m, i, st, lv, v in zip(q["site"], q["target"], q["model_version"], issued, q["step"],
                                               q["level"], q["value"])]
+
+
+def _crossing_records(c: pd.DataFrame, created_at: datetime, run_id: str | None) -> list[dict[str, Any]]:
+    """Checked rows for ``forecast_crossings`` (``ValueError`` for missing columns; NaN
+    probabilities are left out)."""
+    missing = [col for col in CROSSING_COLUMNS if col not in c.columns]
+    if missing:
+        raise ValueError(f"crossing rows lack column(s) {', '.join(missing)}")
+    p = pd.to_numeric(c["probability"], errors="coerce").astype(float).to_numpy()
+    c = c[np.isfinite(p)]
+    if ((c["probability"] < 0) | (c["probability"] > 1)).any():
+        raise ValueError("crossing probabilities must lie in [0, 1]")
+    issued = pd.DatetimeIndex(_utc_index(c["issued_at"], "issued_at")).to_pydatetime()
+    when = pd.DatetimeIndex(_utc_index(c["target_time"], "target_time")).to_pydatetime()
+    return [dict(site=str(s), target=str(tg), model_version=str(m), issued_at=i, target_time=tt, step=int(st),
+                 threshold=str(th), probability=float(pr), created_at=created_at, run_id=run_id)
+            for s, tg, m, i, tt, st, th, pr in zip(c["site"], c["target"], c["model_version"], issued, when,
+                                                   c["step"], c["threshold"], c["probability"])]
+
+
+def _alert_records(a: pd.DataFrame, created_at: datetime, run_id: str | None) -> list[dict[str, Any]]:
+    """Checked rows for ``alerts`` (``ValueError`` for missing columns)."""
+    missing = [col for col in ALERT_INPUT_COLUMNS if col not in a.columns]
+    if missing:
+        raise ValueError(f"alert rows lack column(s) {', '.join(missing)}")
+    issued = pd.DatetimeIndex(_utc_index(a["issued_at"], "issued_at")).to_pydatetime()
+    when = pd.DatetimeIndex(_utc_index(a["target_time"], "target_time")).to_pydatetime()
+    return [dict(site=str(s), target=str(tg), model_version=str(m), issued_at=i, threshold=str(th),
+                 alert_level=float(lv), probability=float(pr), step=int(st), target_time=tt, created_at=created_at,
+                 run_id=run_id)
+            for s, tg, m, i, th, lv, pr, st, tt in zip(a["site"], a["target"], a["model_version"], issued,
+                                                       a["threshold"], a["alert_level"], a["probability"], a["step"],
+                                                       when)]
+
+
+def _alert_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Alert records as a frame with :data:`ALERT_COLUMNS` (times tz-aware UTC)."""
+    data = {c: [r.get(c) for r in records] for c in ALERT_COLUMNS}
+    return pd.DataFrame({
+        "site": pd.Series(data["site"], dtype=object), "target": pd.Series(data["target"], dtype=object),
+        "model_version": pd.Series(data["model_version"], dtype=object),
+        "issued_at": _times_from_db(data["issued_at"]), "threshold": pd.Series(data["threshold"], dtype=object),
+        "alert_level": pd.Series(data["alert_level"], dtype=float),
+        "probability": pd.Series(data["probability"], dtype=float),
+        "step": pd.Series(data["step"], dtype=np.int64), "target_time": _times_from_db(data["target_time"]),
+        "created_at": _times_from_db(data["created_at"]), "run_id": pd.Series(data["run_id"], dtype=object),
+    })
 
 
 def _stored_version(conn: sa.Connection) -> int:

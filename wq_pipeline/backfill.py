@@ -9,12 +9,16 @@ Resumable and crash-safe: a chunk is stored whole or not at all, a rerun skips o
 stored, model versions are deterministic (same data and options -> same version id, registered
 once), and the archive's natural key makes every write idempotent. Killing a backfill at any
 moment and rerunning it yields exactly the forecasts of an uninterrupted run.
+
+The quantiles and the crossing probabilities of the station's thresholds are stored with each
+forecast. Alerts are not: they are raised by operational forecasts (:func:`wq_pipeline.jobs.forecast_job`),
+not by a hindcast, whose crossing probabilities are kept to judge the alerts it would have raised.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -25,7 +29,7 @@ from .asof import as_timestamp, check_within, site_key
 from .config import EvaluateConfig
 from .errors import InputError
 from .forecasting import fallback_models, forecasts_from, select_version, served_and_fallback, station_for
-from .pipeline import load_stage
+from .pipeline import load_stage, target_thresholds
 from .registry import ModelVersion, Registry
 from .training import config_for, train_version
 
@@ -84,6 +88,7 @@ def run_backfill(cfg: EvaluateConfig, registry: Registry, archive: Archive | Cal
     say = log or (lambda _msg: None)
     t_all = time.perf_counter()
     station = load_stage(cfg)
+    thresholds = tuple(target_thresholds(station, cfg))
     tz = station.values.index.tz
     t0, t1 = as_timestamp(start, tz, "--start"), as_timestamp(end, tz, "--end")
     step_every = parse_duration(every, "--every")
@@ -151,7 +156,9 @@ def run_backfill(cfg: EvaluateConfig, registry: Registry, archive: Archive | Cal
             part = todo[a:a + chunk]
             issued, secs = forecasts_from(st, site, loaded, mcfg, part, fallbacks, served=np.isin(part, served))
             result.decompose_seconds += secs
-            result.rows_written += archive.write_forecasts(issued.frame(), run_id, issued.quantile_frame())  # one transaction
+            issued = replace(issued, thresholds=thresholds)
+            result.rows_written += archive.write_forecasts(issued.frame(), run_id, issued.quantile_frame(),
+                                                           issued.crossing_frame())  # one transaction
             result.written_origins += part.size
             if progress:
                 progress(int(np.isin(pos, part).sum()))

@@ -123,6 +123,18 @@ def _served_model_arg(parser: argparse.ArgumentParser) -> None:
                         "fits it (settings chosen on the last --val-fraction of the data)")
 
 
+def _threshold_args(parser: argparse.ArgumentParser, alerts: bool) -> None:
+    g = parser.add_argument_group("crossings" + (" and alerts" if alerts else ""),
+                                  "the probability of crossing each threshold at every step, from the served model's "
+                                  "quantiles, stored with the forecast")
+    g.add_argument("--threshold", action="append", metavar="COLUMN<VALUE",
+                   help="e.g. 'DO_obs<2' (hypoxia) or 'Turb>50'; repeatable")
+    if alerts:
+        g.add_argument("--alert-level", type=float, default=EvaluateConfig.model_fields["alert_level"].default,
+                       metavar="P", help="raise an alert when a crossing's probability reaches P (0 < P <= 1) at "
+                       "any step; alerts are stored and listed by 'wq alerts list'")
+
+
 def _store_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("storage (also from --config FILE, WQ_DATABASE_URL, WQ_MODELS_DIR)")
     g.add_argument("--database", metavar="URL",
@@ -247,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     _served_model_arg(f)
     f.add_argument("--as-of", metavar="TIME", help="issue time (ISO 8601; no offset: the series' zone)")
     f.add_argument("--model-version", metavar="VERSION", help="use this version instead of the newest")
+    _threshold_args(f, alerts=True)
     _store_args(f)
 
     b = sub.add_parser("backfill", formatter_class=fmt, help="store the forecasts that would have been issued over a past period",
@@ -264,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "default: use registered versions (training one as of --start if none exists)")
     b.add_argument("--model-version", metavar="VERSION", help="use this version for every issue time")
     b.add_argument("--chunk", type=int, default=96, help="origins decomposed, predicted and stored per transaction")
+    _threshold_args(b, alerts=False)
     _store_args(b)
 
     mo = sub.add_parser("models", help="list or show registered model versions")
@@ -289,6 +303,19 @@ def build_parser() -> argparse.ArgumentParser:
                     "forecast's quantiles as 31 ensemble members")
     fx.add_argument("--out", required=True, type=Path, help="file to write")
     _store_args(fx)
+
+    al = sub.add_parser("alerts", help="list the crossing alerts raised by issued forecasts")
+    asub = al.add_subparsers(dest="alerts_command", required=True, metavar="list", parser_class=_Parser)
+    ali = asub.add_parser("list", formatter_class=fmt, help="list stored alerts, newest first",
+                          description="Alerts are raised when an issued forecast's probability of crossing a "
+                          "station's threshold reaches its alert level ('wq forecast --threshold ... --alert-level', "
+                          "or thresholds and alert_level in the config file's [[stations]]).")
+    ali.add_argument("--site")
+    ali.add_argument("--target")
+    ali.add_argument("--start", metavar="TIME", help="first issue time (ISO 8601, no offset: UTC)")
+    ali.add_argument("--end", metavar="TIME", help="last issue time (ISO 8601, no offset: UTC)")
+    ali.add_argument("--limit", type=int, default=50, help="show at most this many (newest first)")
+    _store_args(ali)
 
     sv = sub.add_parser("serve", help="serve the scheduled Prefect deployments (long-running)",
                         description="Start the hourly forecast and weekly retrain deployments of every station in "
@@ -316,6 +343,8 @@ def _config_from_args(a: argparse.Namespace, argv: Sequence[str], target: str | 
         fields["quantiles"] = _number_list(a.quantiles, "--quantiles")
     if getattr(a, "threshold", None):
         fields["thresholds"] = list(a.threshold)
+    if getattr(a, "alert_level", None) is not None:
+        fields["alert_level"] = a.alert_level
     if getattr(a, "interval_method", None):
         fields["interval_method"] = a.interval_method
     if getattr(a, "se_thresholds", None):
@@ -523,8 +552,8 @@ def cmd_forecast(a: argparse.Namespace, argv: Sequence[str]) -> int:
     from .jobs import forecast_job
 
     registry, open_archive, shown_url = _stores(a)
-    issued, written, _ = forecast_job(cfg, registry, open_archive, as_of=a.as_of, model_version=a.model_version,
-                                      command=cfg.command)
+    done = forecast_job(cfg, registry, open_archive, as_of=a.as_of, model_version=a.model_version, command=cfg.command)
+    issued, written = done.issued, done.rows_written
     frame = issued.frame()
     by = str(frame["issued_by"].iloc[0])
     stood_in = "" if by == issued.model else f" ({issued.model} could not issue here: {by} stood in)"
@@ -542,6 +571,17 @@ def cmd_forecast(a: argparse.Namespace, argv: Sequence[str]) -> int:
     else:
         for t, v in zip(frame["target_time"], frame["value"]):
             print(f"  {t.isoformat()}  {v:.4f}")
+    from .alerts import alert_sentence
+
+    crossings = issued.crossing_frame()
+    for th in issued.thresholds:
+        p = crossings[crossings["threshold"] == th.label]
+        if len(p):
+            print(f"  P({th.label}) by step: " + ", ".join(f"{v:.2f}" for v in p["probability"]))
+    for note in done.notes:
+        print(f"  note: {note}")
+    for r in done.alerts.itertuples(index=False):
+        print(f"ALERT: {alert_sentence(r)}")
     print(f"Stored {written} new rows in {shown_url}" + ("" if written else " (already stored)"))
     return EXIT_OK
 
@@ -621,6 +661,27 @@ def cmd_forecasts(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_alerts(a: argparse.Namespace) -> int:
+    from .alerts import alert_sentence
+    from .asof import as_timestamp
+
+    if a.limit < 1:
+        raise InputError(f"--limit must be >= 1 (got {a.limit})")
+    _, open_archive, shown_url = _stores(a)
+    start = as_timestamp(a.start, "UTC", "--start") if a.start else None
+    end = as_timestamp(a.end, "UTC", "--end") if a.end else None
+    if start is not None and end is not None and end < start:
+        raise InputError(f"--end {a.end} is before --start {a.start}")
+    alerts = open_archive().alerts(site=a.site, target=a.target, start=start, end=end)
+    if alerts.empty:
+        print(f"No alerts in {shown_url}")
+        return EXIT_OK
+    print(f"{len(alerts)} alert(s) in {shown_url}" + (f", the newest {a.limit}:" if len(alerts) > a.limit else ":"))
+    for r in alerts.head(a.limit).itertuples(index=False):
+        print(f"  {alert_sentence(r)}")
+    return EXIT_OK
+
+
 def cmd_serve(a: argparse.Namespace) -> int:
     from .settings import load_serve_settings
 
@@ -663,6 +724,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_models(args)
         if args.command == "forecasts":
             return cmd_forecasts(args)
+        if args.command == "alerts":
+            return cmd_alerts(args)
         if args.command == "serve":
             return cmd_serve(args)
         parser.error(f"unknown command {args.command}")

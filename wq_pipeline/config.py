@@ -233,6 +233,8 @@ class EvaluateConfig(BaseModel):
       are calibrated on the errors already observed (:mod:`wq_pipeline.intervals`).
     - ``thresholds``: ``COLUMN<VALUE`` or ``COLUMN>VALUE``; those on the target get crossing
       probabilities and Brier scores (:mod:`wq_pipeline.exceedance`).
+    - ``alert_level``: in (0, 1]; an issued forecast whose crossing probability reaches it at any
+      step raises an alert (:mod:`wq_pipeline.alerts`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -287,6 +289,7 @@ class EvaluateConfig(BaseModel):
     quantiles: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975)
     interval_method: Literal["split", "rolling", "aci"] = "aci"
     thresholds: list[str] = Field(default_factory=list)
+    alert_level: float = Field(default=0.5, gt=0, le=1)
     model: ServedModel = MAIN_MODEL
     out: Path = Path("reports/latest")
     qc: QCConfig = Field(default_factory=QCConfig)

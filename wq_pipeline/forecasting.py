@@ -19,17 +19,19 @@ issued each origin's rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
+from .alerts import crossing_frame
 from .asof import as_timestamp, check_within, origin_ok, origin_positions, site_key
 from .config import MAIN_MODEL, EvaluateConfig
 from .covariates import Covariates, build_covariates
 from .errors import InputError
+from .exceedance import Threshold
 from .models.forecaster import Forecaster, SeriesView
-from .pipeline import load_stage
+from .pipeline import load_stage, target_thresholds
 from .qc import StationSeries
 from .registry import LoadedModel, ModelVersion, Registry
 from .training import config_for
@@ -50,6 +52,14 @@ class Issued:
     model: str = ""  # the version's own model
     quantiles: np.ndarray | None = None  # (n, H, Q) at ``levels``; NaN rows where a fallback issued
     levels: tuple[float, ...] = ()
+    thresholds: tuple[Threshold, ...] = ()  # the station's thresholds on the target
+
+    def crossing_frame(self) -> pd.DataFrame:
+        """Archive rows of the crossing probabilities of :attr:`thresholds` (none without
+        quantiles): ``site, target, model_version, issued_at, target_time, step, threshold,
+        probability``."""
+        return crossing_frame(self.site, self.target, self.version, self.issued_at, self.target_times,
+                              self.quantiles, self.levels, self.thresholds)
 
     def quantile_frame(self) -> pd.DataFrame | None:
         """Archive rows of the quantiles: ``site, target, model_version, issued_at, step, level,
@@ -239,6 +249,7 @@ def issue_forecast(cfg: EvaluateConfig, registry: Registry, as_of: str | pd.Time
                    model_version: str | None = None) -> Issued:
     """One forecast as of ``as_of`` (default: the newest observation)."""
     station = load_stage(cfg)
+    thresholds = tuple(target_thresholds(station, cfg))
     times = station.values.index
     when = times[-1] if as_of is None else as_timestamp(as_of, times.tz, "--as-of")
     check_within(station, when, "--as-of")
@@ -251,5 +262,6 @@ def issue_forecast(cfg: EvaluateConfig, registry: Registry, as_of: str | pd.Time
         raise InputError(
             f"{cfg.data}: no forecast can be issued as of {when.isoformat()}: '{cfg.target}' has no real observation "
             f"within {mcfg.horizon} steps before it")
-    return forecasts_from(station, site, registry.load(version.version), mcfg, pos,
-                          fallback_models(registry, version), served=np.isin(pos, served))[0]
+    issued = forecasts_from(station, site, registry.load(version.version), mcfg, pos,
+                            fallback_models(registry, version), served=np.isin(pos, served))[0]
+    return replace(issued, thresholds=thresholds)

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from .archive import Archive
+from .alerts import find_alerts
 from .asof import as_timestamp, check_within
 from .backfill import BackfillResult, run_backfill
 from .config import EvaluateConfig
@@ -68,17 +69,40 @@ def train_job(cfg: EvaluateConfig, registry: Registry, open_archive: OpenArchive
     return version, trained, run.run_id
 
 
+@dataclass
+class ForecastDone:
+    """What :func:`forecast_job` did: the forecast, how many rows were new, the archive run, and
+    the alerts that were new (a frame as :meth:`~wq_pipeline.archive.Archive.alerts` returns)."""
+
+    issued: Issued
+    rows_written: int
+    run_id: str
+    alerts: pd.DataFrame
+    notes: list[str]  # why thresholds got no crossing probabilities, when they did not
+
+
 def forecast_job(cfg: EvaluateConfig, registry: Registry, open_archive: OpenArchive, *,
-                 as_of: str | pd.Timestamp | None, model_version: str | None, command: str) -> tuple[Issued, int, str]:
-    """Issue the forecast as of ``as_of`` and store it (idempotent): ``(forecast, new rows, run_id)``."""
+                 as_of: str | pd.Timestamp | None, model_version: str | None, command: str) -> ForecastDone:
+    """Issue the forecast as of ``as_of`` and store it (idempotent) with its quantiles, the
+    crossing probabilities of the station's thresholds and the alerts they raise at its
+    ``alert_level`` (:mod:`wq_pipeline.alerts`). An alert already stored is not returned again."""
     issued = issue_forecast(cfg, registry, as_of, model_version)
+    crossings = issued.crossing_frame()
+    raised = find_alerts(crossings, cfg.alert_level)
     archive = open_archive()
     archive.register_model_version(registry.get(issued.version).manifest)
     params = {"as_of": str(as_of), "version": issued.version, "data": str(cfg.data), "target": cfg.target}
     with recorded_run(archive, "forecast", command, params) as run:
-        run.rows = archive.write_forecasts(issued.frame(), run.run_id, issued.quantile_frame())
-        run.message = f"issued at {issued.issued_at[0].isoformat()} by {issued.version}"
-    return issued, run.rows, run.run_id
+        stored = archive.store(issued.frame(), run.run_id, issued.quantile_frame(), crossings, raised)
+        run.rows = stored.rows
+        run.message = f"issued at {issued.issued_at[0].isoformat()} by {issued.version}" + (
+            f"; {len(stored.alerts)} new alert(s)" if len(stored.alerts) else "")
+    notes = []
+    if issued.thresholds and crossings.empty:
+        why = (f"model {issued.model} issues no quantiles" if issued.quantiles is None
+               else f"{issued.issued_by[0]} stood in for {issued.model} and issues no quantiles")
+        notes.append(f"no crossing probabilities for {', '.join(t.label for t in issued.thresholds)}: {why}")
+    return ForecastDone(issued, stored.rows, run.run_id, stored.alerts, notes)
 
 
 def backfill_job(cfg: EvaluateConfig, registry: Registry, open_archive: OpenArchive, *, start: str, end: str,

@@ -154,7 +154,9 @@ def test_train_flow_registers_a_version_once(stores):
 def test_scheduled_runs_forecast_as_of_their_scheduled_time_unless_told(stores):
     """`wq serve`'s path: register the deployments, schedule two runs in the past, let the runner
     execute them. Without an as_of parameter the forecast is as of the scheduled start time; an
-    explicit as_of wins over it."""
+    explicit as_of wins over it. The station watches two thresholds at alert level 0.9: P(DO < 20
+    mg/L) is all but certain, so each run raises one alert and publishes it as a Prefect artifact,
+    an event and a warning; P(DO < 0.5) raises none."""
     from prefect import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
     from prefect.client.schemas.sorting import LogSort
@@ -167,7 +169,7 @@ def test_scheduled_runs_forecast_as_of_their_scheduled_time_unless_told(stores):
         "archive": {"database": database, "models": models},
         "schedule": {"forecast_cron": "0 3 1 1 *", "retrain_cron": "0 4 1 1 *", "timezone": NY},
         "runner": {"task_runner": "dask", "max_workers": 1},
-        "stations": [do]})
+        "stations": [{**do, "thresholds": ["DO_obs<20", "DO_obs<0.5"], "alert_level": 0.9}]})
     for d in build_deployments(settings):
         d.apply()
     name = f"wq-forecast/{FORECAST_DEPLOYMENT}"
@@ -203,8 +205,55 @@ def test_scheduled_runs_forecast_as_of_their_scheduled_time_unless_told(stores):
                                 sort=LogSort.TIMESTAMP_ASC)
     assert done.state.is_completed(), done.state
     assert done.expected_start_time == T_SCHEDULED
+
+    # the alerts: stored, logged, published as an artifact and as events
+    with Archive(database) as archive:
+        alerts = archive.alerts(target="DO_obs")
+        alerts = alerts[alerts["run_id"].isin(runs["run_id"])]
+    assert sorted(alerts["issued_at"]) == [T_SCHEDULED, pd.Timestamp("2012-02-12T06:00:00-05:00")]
+    assert set(alerts["threshold"]) == {"DO_obs<20"} and set(alerts["step"]) == {1}
+    warned = [log.message for log in logs if log.level == 30 and "ALERT: P(DO_obs<20)" in log.message]
+    assert len(warned) == 1 and T_SCHEDULED.tz_convert("UTC").isoformat() in warned[0], [x.message for x in logs]
+    _assert_alert_published(run.id, T_SCHEDULED)
     # the served flow kept the configured task runner (a runner loading the entrypoint would not)
     assert any("for 1 station(s) on DaskTaskRunner" in log.message for log in logs), [x.message for x in logs]
+
+
+def _assert_alert_published(flow_run_id, issued_at: pd.Timestamp) -> None:
+    """The flow run published its alert as a markdown artifact and as a ``wq.alert.crossing``
+    event (read back from the API; events are stored asynchronously, so wait a little)."""
+    import time
+
+    from prefect import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
+
+    from wq_pipeline.alerts import ALERT_EVENT
+
+    with get_client(sync_client=True) as client:
+        # (the sync client's read_artifacts sends null filters this server version refuses: post the filter)
+        reply = client._client.post("/artifacts/filter", json={
+            "artifacts": {"flow_run_id": {"any_": [str(flow_run_id)]}}, "limit": 10, "offset": 0,
+            "sort": "CREATED_DESC"})
+        reply.raise_for_status()
+        arts = reply.json()
+        assert [(a["key"], a["type"]) for a in arts] == [("wq-alerts-sapelo-62d-do-obs", "markdown")], arts
+        assert "`DO_obs<20`" in arts[0]["data"] and issued_at.tz_convert("UTC").isoformat() in arts[0]["data"]
+        wanted = issued_at.tz_convert("UTC").isoformat()
+        since = pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=1)
+        events = []
+        for _ in range(60):
+            page = client.read_events(filter=EventFilter(event=EventNameFilter(name=[ALERT_EVENT]),
+                                                         occurred=EventOccurredFilter(since=since.to_pydatetime())),
+                                      limit=50)
+            events = [e for e in page.events if e.payload.get("issued_at") == wanted]
+            if events:
+                break
+            time.sleep(0.5)
+    assert len(events) == 1, "no alert event reached the API"
+    (e,) = events
+    assert e.resource.id == "wq.station.sapelo_62d.DO_obs"
+    assert e.payload["threshold"] == "DO_obs<20" and e.payload["probability"] == pytest.approx(0.9875)
+    assert e.payload["alert_level"] == 0.9 and e.payload["step"] == 1
 
 
 def test_a_rerun_stores_nothing_new(stores):
