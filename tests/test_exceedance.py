@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import norm
 
 from wq_pipeline.cli import main
-from wq_pipeline.exceedance import brier, crossed, crossing_probability, parse_threshold, reliability
+from wq_pipeline.exceedance import alert_table, brier, crossed, crossing_probability, parse_threshold, reliability
 
 
 def test_thresholds_parse_and_bad_ones_say_what_was_expected():
@@ -41,6 +41,18 @@ def test_brier_and_reliability_by_hand():
     bins = reliability(p, e)
     assert [(b["from"], b["count"]) for b in bins] == [(0.1, 2), (0.8, 1), (0.9, 1)]
     assert bins[0]["observed_frequency"] == 0.5 and bins[0]["mean_probability"] == pytest.approx(0.125)
+
+
+def test_alerts_counted_per_origin_by_hand():
+    # four origins x two steps: probabilities and whether the crossing was observed
+    p = np.array([[0.2, 0.6], [0.1, 0.2], [0.7, 0.4], [0.3, 0.1], [0.9, 0.9]])
+    e = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 0.0], [0.0, 0.0], [np.nan, np.nan]])  # the last: unobserved
+    t = alert_table(p, e, 0.5)
+    # origin 0 alerted and crossed (hit), 1 crossed unalerted (miss), 2 alerted without (false alarm), 3 quiet
+    assert (t["origins"], t["alerts"], t["events"]) == (4, 2, 2)
+    assert (t["hits"], t["misses"], t["false_alarms"]) == (1, 1, 1) and t["pod"] == 0.5 and t["far"] == 0.5
+    quiet = alert_table(p, e, 0.95)
+    assert quiet["alerts"] == 0 and quiet["far"] is None and quiet["pod"] == 0.0
 
 
 @pytest.mark.parametrize("threshold, says", [("DO_obs=2", "expected COLUMN<VALUE"),

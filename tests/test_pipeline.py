@@ -66,6 +66,16 @@ def test_outputs_follow_the_contract(tiny_stepwise_run):
     main = ex["models"]["ensemble"]
     assert 0 <= main["brier"] <= 1 and len(main["brier_per_step"]) == 3
     assert sum(r["count"] for r in ex["reliability"]) == ex["n_points"]
+    # the alerts the main model would have raised at the default level 0.5, recounted from forecasts.csv
+    ens = fc[fc["model"] == "ensemble"]
+    per_origin = ens.groupby(["fold", "issued_at"]).agg(alert=("P(DO_obs<4)", lambda v: (v >= 0.5).any()),
+                                                         event=("observed", lambda v: (v < 4).any()),
+                                                         seen=("observed", lambda v: v.notna().any()))
+    per_origin = per_origin[per_origin["seen"]]
+    a = ex["alerts"]
+    assert a["alert_level"] == 0.5 and a["origins"] == len(per_origin)
+    assert a["alerts"] == per_origin["alert"].sum() and a["events"] == per_origin["event"].sum()
+    assert a["hits"] == (per_origin["alert"] & per_origin["event"]).sum() and a["hits"] + a["misses"] == a["events"]
     assert fc["issued_at"].str.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d").all()
     assert metrics["main_model"] == "ensemble" and metrics["ensemble"]["members"] == list(MODEL_NAMES[:-1])
     # every model's validation RMSE at step H (what a choice between models may use), recomputed

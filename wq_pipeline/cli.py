@@ -220,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     pq.add_argument("--threshold", action="append", metavar="COLUMN<VALUE",
                     help="a level to forecast the probability of crossing, e.g. 'DO_obs<2' (hypoxia) or 'Turb>50'; "
                     "repeatable; scored by the Brier score and a reliability table")
+    pq.add_argument("--alert-level", type=float, default=d["alert_level"].default, metavar="P",
+                    help="score the alerts the main model would have raised when a crossing's probability reaches P "
+                    "at any step (hits, misses, false alarms)")
     pq.add_argument("--interval-method", choices=("split", "rolling", "aci"), default=d["interval_method"].default,
                     help="split: validation errors only; rolling: every error so far, by age; aci: rolling, each level "
                     "steered by its own misses (adaptive conformal)")

@@ -8,8 +8,10 @@ between the quantile values; beyond the outermost quantiles half of the tail's m
 calibrated for.
 
 Scores (:func:`exceedance_scores`): the Brier score per step and at H, its skill against
-climatology's own probabilities, the base rate, and a reliability table of the main model
-(forecast probability in ten bins against the observed frequency).
+climatology's own probabilities, the base rate, a reliability table of the main model
+(forecast probability in ten bins against the observed frequency), and the alerts it would have
+raised at the run's alert level: hits, misses, false alarms, probability of detection and false
+alarm ratio (:func:`alert_table`).
 """
 
 from __future__ import annotations
@@ -102,11 +104,29 @@ def reliability(p: np.ndarray, event: np.ndarray, bins: int = 10) -> list[dict[s
     return out
 
 
+def alert_table(p: np.ndarray, event: np.ndarray, alert_level: float) -> dict[str, Any]:
+    """How alerts at ``alert_level`` would have fared, per origin: an origin alerts when its
+    probability ``p (n, H)`` reaches the level at any step, and had an event when the crossing was
+    observed at any step of ``event (n, H)``. Origins with no observed step are left out. Counts,
+    the probability of detection (hits / events) and the false alarm ratio (false alarms / alerts)."""
+    p, e = np.asarray(p, dtype=np.float64), np.asarray(event, dtype=np.float64)
+    ok = np.isfinite(e).any(axis=1) & np.isfinite(p).all(axis=1)
+    alert = (np.nan_to_num(p[ok], nan=0.0) >= alert_level).any(axis=1)
+    happened = (np.nan_to_num(e[ok], nan=0.0) > 0).any(axis=1)
+    hits, misses = int((alert & happened).sum()), int((~alert & happened).sum())
+    false_alarms = int((alert & ~happened).sum())
+    return {"alert_level": float(alert_level), "origins": int(ok.sum()), "alerts": int(alert.sum()),
+            "events": int(happened.sum()), "hits": hits, "misses": misses, "false_alarms": false_alarms,
+            "pod": hits / (hits + misses) if hits + misses else None,
+            "far": false_alarms / int(alert.sum()) if alert.any() else None}
+
+
 def exceedance_scores(obs: np.ndarray, quantiles: dict[str, np.ndarray], levels: tuple[float, ...],
-                      threshold: Threshold, main: str) -> dict[str, Any]:
+                      threshold: Threshold, main: str, alert_level: float = 0.5) -> dict[str, Any]:
     """For one threshold: every model's Brier score per step and at H on ``obs (n, H)`` from its
-    quantiles ``(n, H, Q)``, the Brier skill against climatology's, the base rate, and the main
-    model's reliability table at step H."""
+    quantiles ``(n, H, Q)``, the Brier skill against climatology's, the base rate, the main
+    model's reliability table at step H, and how its alerts at ``alert_level`` would have fared
+    (:func:`alert_table`)."""
     event = crossed(obs, threshold)
     probs = {name: crossing_probability(q, levels, threshold) for name, q in quantiles.items()}
     models = {}
@@ -119,4 +139,5 @@ def exceedance_scores(obs: np.ndarray, quantiles: dict[str, np.ndarray], levels:
     e_h = event[:, -1]
     return {"threshold": threshold.label, "base_rate": float(np.nanmean(e_h)) if np.isfinite(e_h).any() else None,
             "events": int(np.nansum(e_h)), "n_points": int(np.isfinite(e_h).sum()), "models": models,
-            "reliability": reliability(probs[main][:, -1], e_h) if main in probs else []}
+            "reliability": reliability(probs[main][:, -1], e_h) if main in probs else [],
+            "alerts": alert_table(probs[main], event, alert_level) if main in probs else None}

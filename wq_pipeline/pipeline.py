@@ -629,7 +629,7 @@ def exceedance_stage(folds: list[FoldResult], observed: list[np.ndarray], cfg: E
         return []
     qs = {n: np.concatenate([f.quantiles[n][f.plan.split.val.size:] for f in folds]) for n in MODEL_NAMES}
     obs = np.concatenate(observed)
-    return [exceedance_scores(obs, qs, tuple(cfg.quantiles), th, MAIN_MODEL) for th in thresholds]
+    return [exceedance_scores(obs, qs, tuple(cfg.quantiles), th, MAIN_MODEL, cfg.alert_level) for th in thresholds]
 
 
 def add_crossing_columns(table: pd.DataFrame, cfg: EvaluateConfig, thresholds: list[Any]) -> pd.DataFrame:

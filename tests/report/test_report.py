@@ -143,7 +143,9 @@ def test_report_renders_every_section_and_chart(run_dir: Path, browser: Browser,
     unc = v["tables"]["uncertainty-table"]
     assert len(unc) == len(m["probabilistic"]["models"]) and sum("(main)" in r[0] for r in unc) == 1
     assert "conformal calibration" in v["text"]
-    assert "reliability-0" in ids and "Probability of DO_obs<4" in v["text"]
+    assert {"reliability-0", "crossing-0"} <= ids and "Probability of DO_obs<4" in v["text"]
+    a = m["exceedance"][0]["alerts"]
+    assert f"{a['alerts']} alerts over {a['origins']} test origins" in v["text"]
     assert {f"decomp-{i}" for i in range(n_comp + 1)} <= ids
     assert {f"loss-{i}" for i in range(len(m["training"]))} <= ids
     assert not v["banner"]

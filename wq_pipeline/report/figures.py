@@ -802,7 +802,7 @@ def uncertainty_section(metrics: dict[str, Any], forecasts: pd.DataFrame | None,
               "rows": [{"label": model_label(n, main), "main": n == main, "brier": num(sc.get("brier")),
                         "skill": num(sc.get("brier_skill_climatology"))}
                        for n in model_names(metrics) if (sc := (ex.get("models") or {}).get(n))],
-              "chart": None}
+              "chart": None, "prob_chart": None, "alerts": ex.get("alerts")}
         if rel:
             xs = [r["mean_probability"] for r in rel]
             th["chart"] = chart(f"reliability-{k}", "num", xs,
@@ -832,10 +832,19 @@ def uncertainty_section(metrics: dict[str, Any], forecasts: pd.DataFrame | None,
                         2.0 if abs(lv - 0.5) < 1e-9 else 1.0, dash=None if abs(lv - 0.5) < 1e-9 else
                         ([2, 3] if min(lv, 1 - lv) < 0.2 else [6, 3])))
     target = str(metrics.get("target") or "value")
+    for th in out["thresholds"]:  # the thresholds on the target, as lines across the fan
+        level = _threshold_value(th["label"])
+        if level is not None:
+            ser.append(line(f"threshold {th['label']}", "#D55E00", 1.25, dash=[8, 4]))
+            arrs.append(np.full(len(f), level))
     out["fan"] = chart("fan", "time", ax.seconds[idx].tolist(), ser, [a[idx] for a in arrs],
                        ylabel=_ylabel(target, metrics.get("unit") or ""), xlabel=f"target {ax.label}", height=340,
                        n_source=int(len(f)), decimated=bool(len(idx) < len(f)))
     out["charts"].append(out["fan"])
+    for k, th in enumerate(out["thresholds"]):
+        th["prob_chart"] = _crossing_chart(k, th, f, ax, full_res)
+        if th["prob_chart"]:
+            out["charts"].append(th["prob_chart"])
     obs = f["observed"].to_numpy(float)
     Q = f[[c for _, c in qcols]].to_numpy(float)
     ok = np.isfinite(obs) & np.isfinite(Q).all(axis=1)
@@ -852,6 +861,41 @@ def uncertainty_section(metrics: dict[str, Any], forecasts: pd.DataFrame | None,
                            ylabel="share of test points", height=260, n=int(ok.sum()))
         out["charts"].append(out["pit"])
     return out
+
+
+def _threshold_value(label: Any) -> float | None:
+    """The level of a threshold label (``DO_obs<2`` -> 2.0); None when it cannot be read."""
+    from ..exceedance import parse_threshold
+
+    try:
+        return parse_threshold(str(label)).value
+    except ValueError:
+        return None
+
+
+def _crossing_chart(k: int, th: dict[str, Any], f: pd.DataFrame, ax: Any, full_res: int) -> dict[str, Any] | None:
+    """The main model's probability of crossing at step H over the test period (``f``: its step-H
+    rows of forecasts.csv in target-time order), the observed crossings marked at their target
+    times, and the alert level. None without the probability column."""
+    from ..exceedance import crossed, parse_threshold
+
+    col = f"P({th['label']})"
+    if col not in f.columns:
+        return None
+    p = f[col].to_numpy(float)
+    hit = crossed(f["observed"].to_numpy(float), parse_threshold(th["label"]))
+    marks = np.where(hit > 0, 1.0, np.nan)
+    level = (th.get("alerts") or {}).get("alert_level")
+    arrs = [p, marks] + ([np.full(len(f), float(level))] if level is not None else [])
+    idx = np.arange(len(f)) if len(f) <= full_res else decimate_aligned(arrs[:1], max_points=full_res // 2)
+    idx = np.union1d(idx, np.flatnonzero(np.isfinite(marks)))  # every observed crossing stays marked
+    ser = [line(f"P({th['label']}), issued H steps before", MODEL_COLORS.get("ensemble", "#000000"), 1.25),
+           marker("crossing observed", "#D55E00", 6)]
+    if level is not None:
+        ser.append(line(f"alert level {level:g}", "#888888", 1, dash=[4, 4]))
+    return chart(f"crossing-{k}", "time", ax.seconds[idx].tolist(), ser, [a[idx] for a in arrs],
+                 ylabel="probability", xlabel=f"target {ax.label}", height=240, n_source=int(len(f)),
+                 decimated=bool(len(idx) < len(f)))
 
 
 # --------------------------------------------------------------------------- 6. ensemble
