@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(PY) bench/ensemble_pruning.py
 	$(PY) bench/last_week_weights.py
 	$(PY) bench/probabilistic.py
+	$(PY) bench/neon_challenge.py
 	$(PY) bench/level_free_ablation.py
 	$(PY) bench/backfill.py
 	$(PY) bench/report.py

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -145,14 +146,25 @@ def pooled(runs: list[dict[str, Any]], label: str, which: str | None) -> dict[st
     out: dict[str, Any] = {"sites": len(rs)}
     for n in names:
         per = np.array([[v if v is not None else np.nan for v in r[label][n]["per_step"]] for r in rs])
-        out[n] = {"mean": float(np.nanmean([r[label][n]["mean"] for r in rs])),
-                  "per_step": [float(v) for v in np.nanmean(per, axis=0)]}
+        means = [np.nan if r[label][n]["mean"] is None else r[label][n]["mean"] for r in rs]
+        out[n] = {"mean": float(np.nanmean(means)) if np.isfinite(means).any() else None,
+                  "per_step": [float(v) if np.isfinite(v) else None for v in np.nanmean(per, axis=0)]}
     for ref in ("climatology", "persistence", "doy_normal"):
         mine = "main_where_doy_normal" if ref == "doy_normal" else MAIN_MODEL
-        both = [r for r in rs if r[label][ref]["mean"] is not None]
+        both = [r for r in rs if r[label][ref]["mean"] is not None and r[label][mine]["mean"] is not None]
         out[f"share_main_below_{ref}"] = float(np.mean([r[label][mine]["mean"] < r[label][ref]["mean"]
                                                        for r in both])) if both else float("nan")
     return out
+
+
+def _why(error: str) -> str:
+    """The gist of a skipped site's error: which period yields how few origins."""
+    m = re.search(r"has (\d+) usable points.*?longest gap (\d+) steps\); the (\w+) period .*? yields only (\d+) "
+                  r"forecast origins.*?\(at least (\d+) needed\)", error)
+    if not m:
+        return error
+    return (f"{m[1]} observed days, longest gap {m[2]} days: the {m[3]} period yields {m[4]} origins "
+            f"(at least {m[5]} needed)")
 
 
 def _f(v: Any) -> str:
@@ -189,7 +201,7 @@ def markdown(runs: list[dict[str, Any]], summary: dict[str, Any]) -> str:
               "|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         if "error" in r:
-            lines.append(f"| {r['site']} | skipped | | | {r['error']} | | | | |")
+            lines.append(f"| {r['site']} | skipped | | | {_why(r['error'])} | | | | |")
             continue
         d = r["daily"]
         lines.append(f"| {r['site']} | {r['set']} | {r['n_origins']} | {r['n_points']} | " + " | ".join(

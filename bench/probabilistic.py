@@ -7,7 +7,9 @@ gives it, climatology and persistence quantiles with :func:`wq_pipeline.interval
 (the same code ``wq evaluate`` runs), for each calibration method. Scores at the skill bench's
 steps (hourly 6 h; NEON daily 1, 7, 14 days) on each fold's test origins:
 
-* coverage of the main model's 50 % and 90 % intervals (goal 0.45-0.55 and 0.87-0.93);
+* coverage of the main model's 50 % and 90 % intervals (goal 0.45-0.55 and 0.87-0.93), and
+  whether it lies within the band a calibrated interval reaches by chance on that many
+  autocorrelated points (:func:`sampling_halfwidth`);
 * its CRPS against climatology's and persistence's (each with its own conformal quantiles, i.e.
   its empirical error distribution) per (series, fold): goal below both on >= 80 % of pairs.
 
@@ -85,9 +87,30 @@ def score(case: Any, data: dict[str, Any], method: str, gamma: float) -> list[di
             for name in q:
                 row[f"crps_{name}"] = crps(obs, q[name][test, step - 1], LEVELS)
             for nominal, lo, hi in ((0.5, 3, 5), (0.9, 1, 7)):
-                row[f"cov{round(nominal * 100)}"] = interval_scores(obs, qe[:, lo], qe[:, hi], nominal)["coverage"]
+                key = f"cov{round(nominal * 100)}"
+                row[key] = interval_scores(obs, qe[:, lo], qe[:, hi], nominal)["coverage"]
+                inside = ((obs >= qe[:, lo]) & (obs <= qe[:, hi]))[ok].astype(float)
+                row[f"{key}_halfwidth"] = sampling_halfwidth(inside, nominal, step)
             rows.append(row)
     return rows
+
+
+def sampling_halfwidth(inside: np.ndarray, nominal: float, step: int) -> float:
+    """Half-width of the 95 % band a calibrated interval's coverage falls in by chance over these
+    points: ``1.96 sqrt(p (1 - p) / n_eff)`` with ``p`` nominal and ``n_eff`` the number of points
+    shrunk by the autocorrelation of the hit series ``inside (n,)`` (Bartlett weights up to lag
+    ``K = max(step, 4 (n / 100)^(2/9))``; forecasts ``step`` ahead from consecutive origins share
+    targets, so their misses come in runs)."""
+    n = inside.size
+    if n < 10:
+        return float("nan")
+    x = inside - inside.mean()
+    denom = float(x @ x)
+    K = int(max(step, np.floor(4 * (n / 100) ** (2 / 9))))
+    rho = [float(x[k:] @ x[:-k]) / denom for k in range(1, min(K, n - 1) + 1)] if denom > 0 else []
+    inflation = 1 + 2 * sum((1 - k / (K + 1)) * r for k, r in enumerate(rho, start=1))
+    n_eff = n / max(inflation, 1.0)
+    return float(1.96 * np.sqrt(nominal * (1 - nominal) / n_eff))
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -95,7 +118,11 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     cov50 = np.array([r["cov50"] for r in rows])
     beats = np.array([(r["crps_ensemble"] < r["crps_climatology"]) and (r["crps_ensemble"] < r["crps_persistence"])
                       for r in rows])
+    chance90 = np.array([abs(r["cov90"] - 0.9) <= r["cov90_halfwidth"] for r in rows])
+    chance50 = np.array([abs(r["cov50"] - 0.5) <= r["cov50_halfwidth"] for r in rows])
     return {"pairs": len(rows), "cov90_mean": float(cov90.mean()), "cov90_in_band": float(np.mean((cov90 >= 0.87) & (cov90 <= 0.93))),
+            "cov90_within_chance": float(chance90.mean()), "cov50_within_chance": float(chance50.mean()),
+            "cov90_halfwidth_median": float(np.nanmedian([r["cov90_halfwidth"] for r in rows])),
             "cov50_mean": float(cov50.mean()), "cov50_in_band": float(np.mean((cov50 >= 0.45) & (cov50 <= 0.55))),
             "share_crps_below_both": float(beats.mean()),
             "crps_ensemble_mean": float(np.mean([r["crps_ensemble"] for r in rows])),
@@ -132,13 +159,15 @@ def main() -> None:
              "0.45-0.55; CRPS below climatology's and persistence's (each with its own conformal quantiles) on >= 80 % "
              f"of (series, fold, step). Method chosen on dev: **{chosen}** (share of pairs with both coverages in "
              "their bands, then CRPS).", "",
-             "| method | set | pairs | 90 % coverage (mean) | in 0.87-0.93 | 50 % coverage (mean) | in 0.45-0.55 | "
-             "CRPS < climatology and persistence | CRPS main / clim. / pers. (mean) |", "|---|---|---|---|---|---|---|---|---|"]
+             "| method | set | pairs | 90 % coverage (mean) | in 0.87-0.93 | within chance | 50 % coverage (mean) | "
+             "in 0.45-0.55 | within chance | CRPS < climatology and persistence | CRPS main / clim. / pers. (mean) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for label in labels:
         for which in ("dev", "untouched"):
             d = results["methods"][label][which]
             lines.append(f"| {label} | {which} | {d['pairs']} | {d['cov90_mean']:.3f} | {d['cov90_in_band']:.2f} | "
-                         f"{d['cov50_mean']:.3f} | {d['cov50_in_band']:.2f} | {d['share_crps_below_both']:.2f} | "
+                         f"{d['cov90_within_chance']:.2f} | {d['cov50_mean']:.3f} | {d['cov50_in_band']:.2f} | "
+                         f"{d['cov50_within_chance']:.2f} | {d['share_crps_below_both']:.2f} | "
                          f"{d['crps_ensemble_mean']:.3f} / {d['crps_climatology_mean']:.3f} / "
                          f"{d['crps_persistence_mean']:.3f} |")
     lines += ["", f"NEON daily sites, mean CRPS (mg/L) per step with **{chosen}** (main / climatology / persistence):",
@@ -151,10 +180,12 @@ def main() -> None:
                 m = [float(np.mean([r[f"crps_{n}"] for r in sel])) for n in ("ensemble", "climatology", "persistence")]
                 lines.append(f"| {which} | {step} | {len(sel)} | {m[0]:.3f} | {m[1]:.3f} | {m[2]:.3f} |")
     lines += ["", f"Per (series, fold, step) with **{chosen}**:", "",
-              "| series | set | fold | step | 90 % cov. | 50 % cov. | CRPS main | CRPS climatology | CRPS persistence |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| series | set | fold | step | points | 90 % cov. (chance band) | 50 % cov. (chance band) | CRPS main | "
+              "CRPS climatology | CRPS persistence |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["methods"][chosen]["rows"]:
-        lines.append(f"| {r['case']} | {r['set']} | {r['fold']} | {r['step']} | {r['cov90']:.3f} | {r['cov50']:.3f} | "
+        lines.append(f"| {r['case']} | {r['set']} | {r['fold']} | {r['step']} | {r['n']} | {r['cov90']:.3f} "
+                     f"(±{r['cov90_halfwidth']:.3f}) | {r['cov50']:.3f} (±{r['cov50_halfwidth']:.3f}) | "
                      f"{r['crps_ensemble']:.3f} | {r['crps_climatology']:.3f} | {r['crps_persistence']:.3f} |")
     results["seconds"] = round(time.perf_counter() - t0, 1)
     C.write_table("probabilistic", lines, results)

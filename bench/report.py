@@ -54,6 +54,7 @@ SECTIONS = [
      "fold; serving meets its speed targets with every member, so the served ensemble keeps them all."),
     ("last_week_weights", "Which member the main model weighted most in its last test week", ""),
     ("probabilistic", "Honest quantiles: coverage and CRPS of the main model", ""),
+    ("neon_challenge", "NEON daily oxygen in the Forecasting Challenge's setting: 2022, horizons 1-30 days", ""),
     ("end_effects", "End effects of trailing-window decomposition", ""),
     ("published", "The published method on real data, honest and leaky", ""),
 ]

@@ -86,7 +86,7 @@ def test_schema_is_created_and_reopening_is_idempotent(pg_url: str):
         with a.engine.connect() as conn:
             insp = sa.inspect(conn)
             assert set(insp.get_table_names()) == {"schema_info", "runs", "model_versions", "forecasts",
-                                                   "forecast_quantiles"}
+                                                   "forecast_quantiles", "forecast_crossings", "alerts"}
             assert insp.get_pk_constraint("forecasts")["constrained_columns"] == KEY
             idx = {i["name"]: i["column_names"] for i in insp.get_indexes("forecasts")}
             assert idx["ix_forecasts_site_target_issued_at"] == ["site", "target", "issued_at"]

@@ -100,7 +100,8 @@ from wq_pipeline.config import STATISTICAL_MODELS as STATISTICAL  # noqa: E402
 def test_registered_models_forecast_what_the_evaluation_scored(tiny_stepwise_run, tmp_path):
     """``wq evaluate --register --model NAME``, for every model it can register: the served
     version's forecast at every test origin equals the evaluation's forecast of NAME there (same
-    fitted state or networks, through a registry round trip)."""
+    fitted state or networks, through a registry round trip), and so do its quantiles (the
+    record of its own forecasts comes with it)."""
     from wq_pipeline.forecasting import forecasts_from
     from wq_pipeline.training import config_for, register_evaluation
 
@@ -113,15 +114,21 @@ def test_registered_models_forecast_what_the_evaluation_scored(tiny_stepwise_run
         mcfg = cfg.model_copy(update={"model": name})
         version = register_evaluation(result, mcfg, registry)
         statistical = name in STATISTICAL
-        assert version.model == name and version.kind == ("statistical" if statistical else "forecaster")
+        assert version.model == name and version.kind == "forecaster"  # a state and the record of its forecasts
         loaded = registry.load(version.version)
         assert (loaded.networks == []) == statistical
         issued, _ = forecasts_from(result.station, version.site, loaded, config_for(version, mcfg), origins)
         assert set(issued.issued_by) == {name}
-        want = table[table["model"] == name].pivot(index="issued_at", columns="step", values="forecast")
+        rows = table[table["model"] == name]
+        want = rows.pivot(index="issued_at", columns="step", values="forecast")
         # statistical state is exact; networks predict through a compiled function (float32)
-        np.testing.assert_allclose(issued.values, want.to_numpy(), rtol=0, atol=1e-9 if statistical else 1e-5,
-                                   err_msg=name)
+        tol = 1e-9 if statistical else 1e-5
+        np.testing.assert_allclose(issued.values, want.to_numpy(), rtol=0, atol=tol, err_msg=name)
+        levels = issued.levels
+        assert levels == tuple(cfg.quantiles), name
+        for k, lv in enumerate(levels):
+            want_q = rows.pivot(index="issued_at", columns="step", values=f"q{lv:g}").to_numpy()
+            np.testing.assert_allclose(issued.quantiles[:, :, k], want_q, rtol=0, atol=10 * tol, err_msg=f"{name} q{lv:g}")
         assert register_evaluation(result, mcfg, registry).version == version.version  # idempotent
     assert len(registry.list()) == len(STATISTICAL) + len(NETWORKS) + 1
 

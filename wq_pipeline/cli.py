@@ -644,7 +644,7 @@ def cmd_models(a: argparse.Namespace) -> int:
         rmse = val.get("rmse", (val.get("test") or {}).get("rmse"))
         nse = val.get("nse", (val.get("test") or {}).get("nse"))
         cells = ["n/a" if x is None else f"{x:.3f}" for x in (rmse, nse)]
-        model = v.model if v.kind == "statistical" else f"{v.model} ({v.manifest.get('method', '')})"
+        model = v.model if v.model in STATISTICAL_MODELS else f"{v.model} ({v.manifest.get('method', '')})"
         print(f"{v.version:<58}{v.trained_until.isoformat():<27}{model:<31}{cells[0]:>9}{cells[1]:>9}")
     return EXIT_OK
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from .alerts import crossing_frame
 from .asof import as_timestamp, check_within, origin_ok, origin_positions, site_key
-from .config import MAIN_MODEL, EvaluateConfig
+from .config import MAIN_MODEL, STATISTICAL_MODELS, EvaluateConfig
 from .covariates import Covariates, build_covariates
 from .errors import InputError
 from .exceedance import Threshold
@@ -184,7 +184,7 @@ def fallback_models(registry: Registry, version: ModelVersion) -> list[LoadedMod
     RMSE first, one per model (its newest)."""
     newest: dict[str, ModelVersion] = {}
     for v in registry.list(version.site, version.target):
-        if v.kind == "statistical" and v.model != version.model and v.trained_until <= version.trained_until:
+        if v.model in STATISTICAL_MODELS and v.model != version.model and v.trained_until <= version.trained_until:
             newest[v.model] = v  # list() is sorted by training end, so the last one wins
     def rmse(v: ModelVersion) -> float:
         r = (v.manifest.get("validation") or {}).get("rmse")
@@ -226,8 +226,8 @@ def forecasts_from(station: StationSeries, site: str, loaded: LoadedModel, mcfg:
         chain = [(f.version.model, f.forecaster.forecast) for f in (fallbacks or []) if f.forecaster is not None]
         if quantiles is not None:
             quantiles[hole] = np.nan  # a stand-in's rows carry no quantiles of the served model
-        if hasattr(own, "statistical_members"):  # the ensemble: its statistical members, weighted as at the origin
-            stat = own.statistical_members()
+        stat = own.statistical_members() if hasattr(own, "statistical_members") else []
+        if stat:  # the ensemble: its statistical members, weighted as at the origin
             chain.insert(0, (f"{loaded.version.model}:statistical",
                              lambda v, o, f=own, s=stat: f.forecast(v, o, only=s)))
         for name, forecast in [*chain, ("persistence", Persistence().fit(view).forecast)]:

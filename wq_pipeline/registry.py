@@ -281,7 +281,7 @@ class Registry:
 
         parts = forecaster.parts()
         kind = KIND_FORECASTER if parts else KIND_STATISTICAL
-        manifest = {**manifest, "kind": kind, "model": forecaster.name,
+        manifest = {**manifest, "kind": kind, "model": forecaster.served_model,
                     "components": [name for name, _, _ in parts.networks]}
         _check_common(manifest)
         if parts.networks:
@@ -512,8 +512,9 @@ class Registry:
         except ValueError as exc:
             raise InputError(f"{mv.path / FORECASTER}: corrupted ({exc})") from None
         forecaster = load_forecaster(doc, str(mv.path / FORECASTER), Parts(networks=networks, arrays=arrays))
-        if forecaster.name != mv.model:
-            raise InputError(f"{mv.path / FORECASTER}: holds {forecaster.name!r}, the manifest names {mv.model!r}")
+        if forecaster.served_model != mv.model:
+            raise InputError(f"{mv.path / FORECASTER}: holds {forecaster.served_model!r}, the manifest names "
+                             f"{mv.model!r}")
         return LoadedModel(version=mv, networks=networks, forecaster=forecaster)
 
     @staticmethod

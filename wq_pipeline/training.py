@@ -23,6 +23,7 @@ from .asof import data_hash, known_series, site_key
 from .config import READ_FIELDS, EvaluateConfig
 from .covariates import Covariates, build_covariates
 from .errors import InputError
+from .intervals import IntervalOptions
 from .metrics import score
 from .models.forecaster import Fitted, Forecaster, SeriesView, forecaster_from_fitted, kind
 from .pipeline import (
@@ -136,6 +137,9 @@ def train_version(cfg: EvaluateConfig, registry: Registry, *, as_of: pd.Timestam
         forecaster = forecaster_from_fitted(cfg.model, Fitted(view, {}, [], {"window": cfg.window,
                                                                            "seasonal_period": cfg.seasonal_period}))
         val_forecast, info = forecaster.forecast(view, val), {"choices": getattr(forecaster, "info", {})}
+        utc = times.tz_convert("UTC") if times.tz is not None else times
+        forecaster = with_record(forecaster, utc.asi8[val], val_forecast, max(cfg.window, cfg.decomp_window),
+                                 cfg.interval_options(view.step_hours))
         cov, fold = None, None
     else:
         for name, part, minimum in (("training", train, 50), ("validation", val, 10)):
@@ -221,8 +225,25 @@ def fold_fitted(fold: FoldResult, cfg: EvaluateConfig) -> Fitted:
 
 def fold_forecaster(fold: FoldResult, cfg: EvaluateConfig, name: str) -> Forecaster:
     """The fitted forecaster ``name`` of a fold (any kind of :mod:`wq_pipeline.models`): its
-    forecasts at the fold's test origins are the fold's."""
-    return forecaster_from_fitted(name, fold_fitted(fold, cfg))
+    forecasts at the fold's test origins are the fold's. A model other than the main model comes
+    with the record of its own forecasts at the fold's (and earlier folds') origins, for its
+    quantiles (:class:`~wq_pipeline.models.calibrated.CalibratedForecaster`)."""
+    fitted = fold_fitted(fold, cfg)
+    model = forecaster_from_fitted(name, fitted)
+    if name == MAIN_MODEL:
+        return model
+    times, F = fitted.record
+    row = MEMBER_NAMES.index(fitted.duplicates.get(name, name))  # a duplicate: the member it repeats
+    return with_record(model, times, F[row], fitted.settings["lookback"], fitted.settings["interval_options"])
+
+
+def with_record(model: Forecaster, times_utc_ns: np.ndarray, forecasts: np.ndarray, lookback: int,
+                intervals: IntervalOptions) -> Forecaster:
+    """``model`` served with the record of its forecasts ``(r, H)`` at ``times_utc_ns (r,)``, so
+    it issues quantiles calibrated on its own errors."""
+    from .models.calibrated import CalibratedForecaster
+
+    return CalibratedForecaster(model, lookback, times_utc_ns, forecasts, intervals)
 
 
 def _save(registry: Registry, manifest: dict[str, Any], forecaster: Forecaster, cfg: EvaluateConfig,

@@ -359,7 +359,7 @@ def test_a_station_served_by_a_statistical_model(stores):
     station = {**do, "model": "harmonic_ar", "tz": "America/New_York"}  # offsets in the file win over --tz
     (trained,) = train_flow([station], as_of=TINY_TRAIN_AS_OF, database=database, models=models)
     version = Registry(Path(models)).get(trained["version"])
-    assert version.model == "harmonic_ar" and version.kind == "statistical"
+    assert version.model == "harmonic_ar" and version.kind == "forecaster"  # its state and its own record
     when = "2012-02-14T10:00:00-05:00"
     (issued,) = forecast_flow([station], as_of=when, database=database, models=models)
     assert issued["version"] == version.version and issued["rows_written"] == 3
@@ -367,3 +367,8 @@ def test_a_station_served_by_a_statistical_model(stores):
         rows = archive.forecasts(target="DO_obs", model_version=version.version)
     assert len(rows) == 3 and set(rows["issued_by"]) == {"harmonic_ar"}
     assert np.isfinite(rows["value"]).all()
+    with Archive(database) as archive:  # its quantiles, calibrated on its own errors, are stored too
+        q = archive.quantiles(target="DO_obs", model_version=version.version)
+    assert len(q) == 3 * 9 and (q.groupby("step")["value"].apply(lambda v: np.diff(v.to_numpy()).min()) >= 0).all()
+    median = q[q["level"] == 0.5].sort_values("step")["value"].to_numpy()
+    assert np.abs(median - rows.sort_values("step")["value"].to_numpy()).max() < 2.0  # mg/L, near the forecast

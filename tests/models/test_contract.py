@@ -21,7 +21,9 @@ def test_changing_the_future_leaves_every_models_past_forecasts_unchanged(name, 
     fold = result.folds[-1]
     plan = fold.plan
     forecaster = fold_forecaster(fold, cfg, name)
-    assert kind(name) is type(forecaster) and KINDS[name].name == name
+    # every model other than the main one is served with the record of its own forecasts
+    assert kind(name) is type(getattr(forecaster, "model", forecaster)) and KINDS[name].name == name
+    assert forecaster.served_model == name
     origins = plan.split.test
     t = int(origins[origins.size // 2])
     H = TINY["horizon"]
@@ -37,6 +39,12 @@ def test_changing_the_future_leaves_every_models_past_forecasts_unchanged(name, 
     after = forecaster.forecast(changed, past)
     assert before.shape == (past.size, H) and np.isfinite(before).any()
     np.testing.assert_array_equal(before, after)
+    # so are its quantiles: calibrated only on errors whose targets were observed by each origin
+    f_before, q_before = forecaster.forecast_with_quantiles(view, past)
+    f_after, q_after = forecaster.forecast_with_quantiles(changed, past)
+    np.testing.assert_array_equal(f_before, before)
+    np.testing.assert_array_equal(q_before, q_after)
+    assert q_before.shape == (past.size, H, len(cfg.quantiles)) and np.isfinite(q_before).any()
     later = origins[-5:]  # well after t: every model that reads the series sees the changed values there
     if name == "climatology":  # a fixed profile of the training period: reads nothing at forecast time
         return

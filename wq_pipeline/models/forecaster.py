@@ -162,6 +162,12 @@ class Forecaster(ABC):
         return cls().fit(fitted.view)
 
     @property
+    def served_model(self) -> str:
+        """The model this forecaster serves (its registry versions' ``model``): its name; a
+        wrapper's (:mod:`~wq_pipeline.models.calibrated`), the wrapped model's."""
+        return self.name
+
+    @property
     def fitted(self) -> bool:
         """True once fitted (or loaded)."""
         return bool(getattr(self, "_fitted", False))
@@ -186,7 +192,7 @@ def dump_forecaster(forecaster: Forecaster) -> dict[str, Any]:
 
 
 def _register_kinds() -> None:
-    from . import ensemble_forecaster, networks, statistical  # noqa: F401  (their classes register themselves)
+    from . import calibrated, ensemble_forecaster, networks, statistical  # noqa: F401  (they register themselves)
 
 
 def kind(name: str) -> type[Forecaster]:
