@@ -187,3 +187,59 @@ def test_daily_neon_file_runs_end_to_end(tmp_path, shared_data, capsys):
         assert m["models"][name]["n_points"] > 100 and m["models"][name]["rmse"] < 3.0, name
     assert m["baselines"]["climatology"].startswith("day of year")
     assert (out / "report.html").is_file()
+
+
+NEON_DAILY_TINY = ["--target", "oxygen", "--freq", "1D", "--window", "14", "--decomp-window", "32", "--horizon", "3",
+                   "--modes", "2", "--epochs", "2", "--units", "4", "--seed", "1", "--test-start", "2022-01-01"]
+
+
+def test_several_sites_of_a_long_file_one_too_short_is_skipped_and_the_others_pooled(tmp_path, shared_data, capsys):
+    """Three NEON sites of the daily file in one run: PRLA (91 observed days) is too short and is
+    listed with its reason; BARC and SUGG finish, each in its own folder, and the summary pools
+    them over their test points."""
+    import json
+
+    import numpy as np
+
+    out = tmp_path / "fleet"
+    rc = main(["evaluate", "--data", str(shared_data / "neon_aquatics_daily_2020_2022.csv.gz"),
+               "--site", "BARC,PRLA,SUGG", *NEON_DAILY_TINY, "--no-flow", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    (skip,) = summary["skipped"]
+    assert skip["series"] == "PRLA" and "91 usable points" in skip["reason"] and "training period" in skip["reason"]
+    assert not (out / "PRLA").exists()
+    site_metrics = {s: json.loads((out / s / "metrics.json").read_text()) for s in ("BARC", "SUGG")}
+    assert {s: m["site"] for s, m in site_metrics.items()} == {"BARC": "BARC", "SUGG": "SUGG"}
+    table = pd.read_csv(out / "summary.csv")
+    per_site = table[(table.series != "all") & (table.model == "ensemble")].set_index("series")
+    assert sorted(per_site.index) == ["BARC", "SUGG"]
+    for s, m in site_metrics.items():
+        assert per_site.loc[s, "rmse"] == pytest.approx(m["models"]["ensemble"]["rmse"], rel=1e-5)  # metrics.json: 6 digits
+    pooled = table[(table.series == "all") & (table.model == "ensemble")].iloc[0]
+    n = per_site["n_points"]
+    assert pooled["n_points"] == n.sum() and pooled["site"] == "2 sites"
+    assert pooled["rmse"] == pytest.approx(np.sqrt((per_site["rmse"] ** 2 * n).sum() / n.sum()), rel=1e-5)  # the csv: 6 digits
+    assert pooled["crps"] == pytest.approx((per_site["crps"] * n).sum() / n.sum(), rel=1e-5)
+    wins = (per_site["mse_skill_vs_best_baseline"] > 0).mean()
+    assert pooled["share_sites_beating_best_baseline"] == pytest.approx(wins)
+    page = (out / "summary.html").read_text()
+    assert 'href="BARC/report.html"' in page and "id=over-sites" in page and "<b>PRLA</b>" in page
+    assert "Skipped (1):" in (out / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--all-sites"], "--all-sites needs a site column"),
+    (["--site", "BARC,SUGG"], "has no site column"),
+])
+def test_site_options_on_a_wide_file_exit_2(capsys, tmp_path, sapelo_tiny_csv, args, message):
+    err = _run_bad(capsys, tmp_path, ["--data", str(sapelo_tiny_csv), "--target", "DO_obs", *args])
+    assert message in err
+
+
+def test_unknown_sites_and_repeated_files_exit_2(capsys, tmp_path, shared_data):
+    neon = str(shared_data / "neon_aquatics_daily_2020_2022.csv.gz")
+    err = _run_bad(capsys, tmp_path, ["--data", neon, "--site", "BARC,NOPE", *NEON_DAILY_TINY])
+    assert "site(s) 'NOPE' not found; sites: ARIK, BARC" in err
+    err = _run_bad(capsys, tmp_path, ["--data", neon, "--data", neon, "--site", "BARC", *NEON_DAILY_TINY])
+    assert "the same file is given twice" in err

@@ -11,6 +11,7 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+from dataclasses import dataclass
 import shlex
 import sys
 import traceback
@@ -43,7 +44,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _data_args(parser: argparse.ArgumentParser, several_targets: bool = False) -> None:
     g = parser.add_argument_group("data")
-    g.add_argument("--data", required=True, type=Path, help="station file: CSV or gzip CSV, wide or long format")
+    if several_targets:
+        g.add_argument("--data", required=True, type=Path, action="append",
+                       help="station file: CSV or gzip CSV, wide or long format; repeat for several files (each "
+                       "series is evaluated in turn, DIR/summary.* compares them)")
+    else:
+        g.add_argument("--data", required=True, type=Path, help="station file: CSV or gzip CSV, wide or long format")
     if several_targets:
         t = g.add_mutually_exclusive_group(required=True)
         t.add_argument("--target", help="column(s) to forecast, comma-separated (e.g. DO_obs or DO_obs,Temp); "
@@ -63,7 +69,15 @@ def _data_args(parser: argparse.ArgumentParser, several_targets: bool = False) -
     g.add_argument("--tz", metavar="ZONE", help="IANA time zone of timestamps without a UTC offset, e.g. Asia/Kolkata "
                    "(default: read as UTC); times repeated or skipped by a daylight-saving change are placed by file "
                    "order or dropped, and counted")
-    g.add_argument("--site", help="site to use in a long-format file with several sites")
+    if several_targets:
+        w = g.add_mutually_exclusive_group()
+        w.add_argument("--site", help="site(s) to use in a long-format file with several sites, comma-separated; "
+                       "with several, each is evaluated in turn into DIR/<site>/")
+        w.add_argument("--all-sites", action="store_true",
+                       help="evaluate every site of a long-format file; a site too short for the chosen lengths is "
+                       "skipped and listed with the reason in DIR/summary.*")
+    else:
+        g.add_argument("--site", help="site to use in a long-format file with several sites")
     g.add_argument("--site-col", help="column holding the site code (default: detected, e.g. siteID, StationCode)")
     g.add_argument("--freq", help="regular time step to resample to, a pandas alias such as 1h or 15min "
                    "(default: the file's most common step); coarser steps average readings in (t-step, t]")
@@ -328,10 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _config_from_args(a: argparse.Namespace, argv: Sequence[str], target: str | None = None) -> EvaluateConfig:
+def _config_from_args(a: argparse.Namespace, argv: Sequence[str], target: str | None = None,
+                      data: Path | None = None, site: str | None = None) -> EvaluateConfig:
     d = EvaluateConfig.model_fields
     fields = dict(
-        data=a.data, target=target or a.target, time_col=a.time_col, site=a.site, site_col=a.site_col, freq=a.freq,
+        data=data or a.data, target=target or a.target, time_col=a.time_col, site=site or a.site,
+        site_col=a.site_col, freq=a.freq,
         sep=a.sep, decimal=a.decimal, sheet=a.sheet, time_format=a.time_format, tz=a.tz,
         qc=dict(max_gap=a.max_gap, drop_suspect=a.drop_suspect,  # a dict: EvaluateConfig validates it below
                 spike_guard=dict(enabled=a.spike_guard, spike_threshold=a.spike_threshold)),
@@ -405,9 +421,9 @@ def _prepare_environment(verbose: bool) -> None:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
-def _evaluation_targets(a: argparse.Namespace) -> list[str]:
+def _evaluation_targets(a: argparse.Namespace, data: Path, site: str | None) -> list[str]:
     """``--target A,B`` -> ``[A, B]``; ``--all-targets`` -> every measurement column of the
-    station except the covariates."""
+    station (one site of ``data``) except the covariates."""
     if not a.all_targets:
         targets = _name_list(a.target)
         if any(not t for t in targets) or len({t.lower() for t in targets}) != len(targets):
@@ -417,7 +433,7 @@ def _evaluation_targets(a: argparse.Namespace) -> list[str]:
     from .qc import variable_columns
 
     read = _read_options(a)
-    table = load_table(a.data, time_col=a.time_col, site=a.site, site_col=a.site_col, read=read)
+    table = load_table(data, time_col=a.time_col, site=site, site_col=a.site_col, read=read)
     skip = {c.lower() for c in _name_list(a.covariates)}
     targets = [c for c in variable_columns(table) if c.lower() not in skip]
     if not targets:
@@ -425,42 +441,112 @@ def _evaluation_targets(a: argparse.Namespace) -> list[str]:
     return targets
 
 
+def _evaluation_sites(a: argparse.Namespace, data: Path) -> list[str | None]:
+    """The sites of ``data`` to evaluate: every one (``--all-sites``), the ``--site`` list (each
+    checked against the file's sites: exit 2 listing them), or the file's only one (None)."""
+    from .load import list_sites
+
+    if a.all_sites:
+        sites = list_sites(data, time_col=a.time_col, site_col=a.site_col, read=_read_options(a))
+        if not sites:
+            raise InputError(f"{data.name}: --all-sites: the site column holds no site code")
+        return sites
+    wanted = _name_list(a.site)
+    if len(wanted) <= 1:
+        return [wanted[0] if wanted else None]
+    if len({w.lower() for w in wanted}) != len(wanted) or any(not w for w in wanted):
+        raise InputError(f"--site: expected distinct, non-empty site codes, got {a.site!r}")
+    known = list_sites(data, time_col=a.time_col, site_col=a.site_col, read=_read_options(a))
+    lower = {k.lower(): k for k in known}
+    missing = [w for w in wanted if w not in known and w.lower() not in lower]
+    if missing:
+        raise InputError(f"{data.name}: site(s) {', '.join(repr(m) for m in missing)} not found; sites: "
+                         + ", ".join(known))
+    return [w if w in known else lower[w.lower()] for w in wanted]
+
+
+@dataclass
+class _Series:
+    """One series of a ``wq evaluate`` run: its config and its label (the output sub-folder)."""
+
+    label: str
+    cfg: EvaluateConfig
+
+
+def _evaluation_series(a: argparse.Namespace, argv: Sequence[str]) -> list[_Series]:
+    """Every (file, site, target) the run evaluates, with its output folder: ``DIR`` for one
+    series, else ``DIR/<file>/<site>/<target>`` keeping only the parts that vary."""
+    from .summary import folder_name
+
+    files = list(a.data)
+    if len({str(f) for f in files}) != len(files):
+        raise InputError("--data: the same file is given twice")
+    triples = [(f, site, t) for f in files for site in _evaluation_sites(a, f) for t in _evaluation_targets(a, f, site)]
+    vary = [len({x[i] for x in triples}) > 1 for i in range(3)]
+    several = len(triples) > 1
+    out = []
+    for f, site, target in triples:
+        parts = [p for p, v in zip((f.name.split(".")[0], site or "", target), vary) if v]
+        cfg = _config_from_args(a, argv, target, f, site)
+        if several:  # a target is never its own covariate
+            cfg = cfg.model_copy(update={"out": cfg.out.joinpath(*[folder_name(p) for p in parts]),
+                                         "covariates": [c for c in cfg.covariates if c.lower() != target.lower()]})
+        out.append(_Series("/".join(parts) or target, cfg))
+    return out
+
+
 def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
     from .pipeline import preflight
-    from .summary import folder_name, summary_html, summary_markdown, summary_table
+    from .summary import summary_html, summary_markdown, summary_table
 
-    targets = _evaluation_targets(a)
-    several = len(targets) > 1
-    cfgs = []
-    for target in targets:
-        cfg = _config_from_args(a, argv, target)
-        if several:  # a target is never its own covariate
-            cfg = cfg.model_copy(update={"out": cfg.out / folder_name(target),
-                                         "covariates": [c for c in cfg.covariates if c.lower() != target.lower()]})
-        cfgs.append(cfg)
-    for cfg in cfgs:  # bad input fails here, for every target, before Prefect starts and before anything is written
-        preflight(cfg)
+    series = _evaluation_series(a, argv)
+    several = len(series) > 1
+    runnable, skipped = [], {}
+    for s in series:  # bad input fails here, before Prefect starts and before anything is written
+        try:
+            preflight(s.cfg)
+            runnable.append(s)
+        except InputError as exc:
+            if not several:
+                raise
+            skipped[s.label] = str(exc)
+    if not runnable:
+        raise InputError("no series can be evaluated:\n" + "\n".join(f"  {k}: {v}" for k, v in skipped.items()))
     registry_dir = None
     if a.register:
         from .settings import load_serve_settings
 
         registry_dir = str(load_serve_settings(a.config, None, a.models).archive.models)
     if several:
-        print(f"Evaluating {len(targets)} targets in turn (each trains on every core): {', '.join(targets)}\n")
-    results = {cfg.target: _evaluate_target(a, cfg, registry_dir) for cfg in cfgs}
+        print(f"Evaluating {len(runnable)} series in turn (each trains on every core): "
+              f"{', '.join(s.label for s in runnable)}" + (f"; skipping {len(skipped)}" if skipped else "") + "\n")
+        for label, why in skipped.items():
+            print(f"  skipped {label}: {why}")
+    results = {}
+    for s in runnable:
+        try:
+            results[s.label] = _evaluate_target(a, s.cfg, registry_dir)
+        except InputError as exc:  # found only while running (e.g. too few samples for a network)
+            if not several:
+                raise
+            skipped[s.label] = str(exc)
+            print(f"  skipped {s.label}: {exc}")
     if several:
         from .pipeline import write_outputs
 
-        out = cfgs[0].out.parent
+        out = a.out
         table = summary_table(results)
-        write_outputs(out, {"targets": targets, "rows": table.to_dict(orient="records")}, {"summary.csv": table},
-                      name="summary.json")
-        for name, text in (("summary.md", summary_markdown(table)), ("summary.html", summary_html(table))):
+        write_outputs(out, {"series": [s.label for s in series], "rows": table.to_dict(orient="records"),
+                            "skipped": [{"series": k, "reason": v} for k, v in skipped.items()]},
+                      {"summary.csv": table}, name="summary.json")
+        for name, text in (("summary.md", summary_markdown(table, skipped)), ("summary.html", summary_html(table, skipped))):
             tmp = out / f".{name}.tmp"
             tmp.write_text(text)
             os.replace(tmp, out / name)
-        print(summary_markdown(table))
-        print(f"Wrote {out}/summary.csv, summary.md, summary.html, summary.json; one folder per target")
+        print(summary_markdown(table, skipped))
+        print(f"Wrote {out}/summary.csv, summary.md, summary.html, summary.json; one folder per series")
+        if not results:
+            raise InputError(f"no series could be evaluated; see {out}/summary.md")
     return EXIT_OK
 
 

@@ -154,6 +154,24 @@ def first_non_numeric(s: pd.Series) -> int | None:
 # --------------------------------------------------------------------------- public
 
 
+def list_sites(path: str | Path, *, time_col: str | None = None, site_col: str | None = None,
+               read: ReadOptions | None = None) -> list[str]:
+    """The site codes of a long-format file, in first-seen order (whitespace-stripped, empty
+    codes left out); :class:`InputError` for a file without a site column."""
+    path = Path(path)
+    read = read or ReadOptions()
+    cells = read_cells(path, read)
+    columns = list(cells.frame.columns)
+    ctx = read_context(cells.how, cells.header)
+    tcol = _resolve_time_col(path.name, columns, time_col, ctx)
+    scol = _resolve_site_col(path.name, columns, site_col, ctx)
+    if scol is None or scol == tcol:
+        raise InputError(f"{path.name}: --all-sites needs a site column (looked for {', '.join(SITE_COLUMNS)}, any "
+                         f"case; pass --site-col); available columns: {_cols_text(columns, ctx)}")
+    codes = cells.frame[scol].str.strip()
+    return [c for c in dict.fromkeys(codes.tolist()) if c]
+
+
 def load_table(
     path: str | Path,
     *,

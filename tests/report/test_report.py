@@ -530,8 +530,8 @@ def test_flow_headline_and_summary_carry_the_folds(folds_dir: Path, run_dir: Pat
     back = pd.read_csv(csv)
     n = len(MODEL_NAMES)
     assert len(back) == n * 3 + n  # pooled + 2 folds for the two-fold run, pooled only for the one-fold run
-    for target, mm in (("DO_obs", m), ("Temp", one)):
-        pooled = back[(back.target == target) & (back.fold.astype(str) == "pooled")].set_index("model")
+    for series, mm in (("DO_obs", m), ("Temp", one)):
+        pooled = back[(back.series == series) & (back.fold.astype(str) == "pooled")].set_index("model")
         assert len(pooled) == n
         for name in MODEL_NAMES:
             assert pooled.loc[name, "rmse"] == pytest.approx(mm["models"][name]["rmse"], rel=1e-9)
@@ -541,12 +541,12 @@ def test_flow_headline_and_summary_carry_the_folds(folds_dir: Path, run_dir: Pat
             assert pooled.loc[name, "crps"] == pytest.approx(q["crps"], rel=1e-9)
             assert pooled.loc[name, "coverage_90"] == pytest.approx(q["intervals"]["90"]["coverage"], rel=1e-9)
     for f in m["folds"]:
-        rows = back[(back.target == "DO_obs") & (back.fold.astype(str) == str(f["fold"]))].set_index("model")
+        rows = back[(back.series == "DO_obs") & (back.fold.astype(str) == str(f["fold"]))].set_index("model")
         for name in MODEL_NAMES:
             assert rows.loc[name, "rmse"] == pytest.approx(f["models"][name]["rmse"], rel=1e-9)
             assert rows.loc[name, "best_baseline"] == f["models"][name]["best_baseline"]
     ratios = fold_ratios(back)
-    assert ratios[["target", "fold"]].values.tolist() == [["DO_obs", "pooled"], ["DO_obs", "1"], ["DO_obs", "2"],
+    assert ratios[["series", "fold"]].values.tolist() == [["DO_obs", "pooled"], ["DO_obs", "1"], ["DO_obs", "2"],
                                                            ["Temp", "pooled"]]
     for r, models in zip(ratios.itertuples(), [m["models"], *(f["models"] for f in m["folds"]), one["models"]]):
         best = models["ensemble"]["best_baseline"]
