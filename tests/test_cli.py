@@ -203,7 +203,7 @@ def test_several_sites_of_a_long_file_one_too_short_is_skipped_and_the_others_po
 
     out = tmp_path / "fleet"
     rc = main(["evaluate", "--data", str(shared_data / "neon_aquatics_daily_2020_2022.csv.gz"),
-               "--site", "BARC,PRLA,SUGG", *NEON_DAILY_TINY, "--no-flow", "--out", str(out)])
+               "--site", "BARC,PRLA,SUGG", *NEON_DAILY_TINY, "--challenge", "--no-flow", "--out", str(out)])
     assert rc == 0, capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
     (skip,) = summary["skipped"]
@@ -225,11 +225,22 @@ def test_several_sites_of_a_long_file_one_too_short_is_skipped_and_the_others_po
     assert pooled["share_sites_beating_best_baseline"] == pytest.approx(wins)
     page = (out / "summary.html").read_text()
     assert 'href="BARC/report.html"' in page and "id=over-sites" in page and "<b>PRLA</b>" in page
+    # the Forecasting Challenge's scores, per horizon, at the 30-day windows of 2022 and at every origin
+    ch = site_metrics["BARC"]["challenge"]
+    assert set(ch["all_origins"]["models"]) == {"ensemble", "challenge_climatology", "challenge_persistence"}
+    assert 1 <= ch["n_window_origins"] <= 13 and ch["n_origins"] == site_metrics["BARC"]["n_test"]
+    for part in ("windows", "all_origins"):
+        for sc in ch[part]["models"].values():
+            assert len(sc["crps_per_horizon"]) == 3 and sc["crps"] > 0
+    rw = ch["all_origins"]["models"]["challenge_persistence"]["crps_per_horizon"]
+    assert rw[0] < rw[2]  # a random walk spreads with the horizon
+    assert 'id="challenge-table"' in (out / "BARC" / "report.html").read_text()
     assert "Skipped (1):" in (out / "summary.md").read_text()
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--all-sites"], "--all-sites needs a site column"),
+    (["--all-sites"], "has no site column to choose sites from"),
+    (["--challenge", "--freq", "1h"], "--challenge scores daily forecasts"),
     (["--site", "BARC,SUGG"], "has no site column"),
 ])
 def test_site_options_on_a_wide_file_exit_2(capsys, tmp_path, sapelo_tiny_csv, args, message):

@@ -237,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     pq.add_argument("--alert-level", type=float, default=d["alert_level"].default, metavar="P",
                     help="score the alerts the main model would have raised when a crossing's probability reaches P "
                     "at any step (hits, misses, false alarms)")
+    pq.add_argument("--challenge", action="store_true",
+                    help="daily runs: also score the main model the NEON Forecasting Challenge's way, by CRPS per "
+                    "horizon at the start of each 30-day window, against the challenge's day-of-year normal "
+                    "climatology and its random walk with bootstrapped steps")
     pq.add_argument("--interval-method", choices=("split", "rolling", "aci"), default=d["interval_method"].default,
                     help="split: validation errors only; rolling: every error so far, by age; aci: rolling, each level "
                     "steered by its own misses (adaptive conformal)")
@@ -356,7 +360,7 @@ def _config_from_args(a: argparse.Namespace, argv: Sequence[str], target: str | 
     for name in ("method", "modes", "window", "decomp_window", "horizon", "jobs", "test_fraction", "val_fraction",
                  "epochs", "units", "seed", "seasonal_period", "out", "secondary_modes", "se_order", "se_tolerance",
                  "first_stage", "raw_channel", "hybrid_components", "calendar", "shrink", "level_free", "folds",
-                 "test_start", "ensemble_rule", "ensemble_half_life", "model"):
+                 "test_start", "ensemble_rule", "ensemble_half_life", "model", "challenge"):
         fields[name] = getattr(a, name, d[name].default)
     if getattr(a, "quantiles", None):
         fields["quantiles"] = _number_list(a.quantiles, "--quantiles")

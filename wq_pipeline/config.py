@@ -235,6 +235,8 @@ class EvaluateConfig(BaseModel):
       probabilities and Brier scores (:mod:`wq_pipeline.exceedance`).
     - ``alert_level``: in (0, 1]; an issued forecast whose crossing probability reaches it at any
       step raises an alert (:mod:`wq_pipeline.alerts`).
+    - ``challenge``: also score a daily run the NEON Forecasting Challenge's way
+      (:mod:`wq_pipeline.challenge`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -290,6 +292,7 @@ class EvaluateConfig(BaseModel):
     interval_method: Literal["split", "rolling", "aci"] = "aci"
     thresholds: list[str] = Field(default_factory=list)
     alert_level: float = Field(default=0.5, gt=0, le=1)
+    challenge: bool = False
     model: ServedModel = MAIN_MODEL
     out: Path = Path("reports/latest")
     qc: QCConfig = Field(default_factory=QCConfig)

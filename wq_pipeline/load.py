@@ -166,8 +166,8 @@ def list_sites(path: str | Path, *, time_col: str | None = None, site_col: str |
     tcol = _resolve_time_col(path.name, columns, time_col, ctx)
     scol = _resolve_site_col(path.name, columns, site_col, ctx)
     if scol is None or scol == tcol:
-        raise InputError(f"{path.name}: --all-sites needs a site column (looked for {', '.join(SITE_COLUMNS)}, any "
-                         f"case; pass --site-col); available columns: {_cols_text(columns, ctx)}")
+        raise InputError(f"{path.name}: has no site column to choose sites from (looked for {', '.join(SITE_COLUMNS)}, "
+                         f"any case; pass --site-col); available columns: {_cols_text(columns, ctx)}")
     codes = cells.frame[scol].str.strip()
     return [c for c in dict.fromkeys(codes.tolist()) if c]
 

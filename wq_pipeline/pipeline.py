@@ -618,6 +618,30 @@ def probabilistic_scores(folds: list[FoldResult], observed: list[np.ndarray], cf
             "models": pooled, "folds": [scores(o, t) for o, t in zip(observed, tests)]}
 
 
+def challenge_stage(folds: list[FoldResult], observed: list[np.ndarray], cfg: EvaluateConfig) -> dict[str, Any]:
+    """The Forecasting Challenge's scores (:mod:`wq_pipeline.challenge`) over every fold's test
+    origins: the main model against the challenge's climatology and random-walk persistence,
+    each computed from the data before that fold's test period."""
+    from .challenge import challenge_scores, climatology_quantiles, doy_climatology, random_walk_offsets, window_origins
+
+    levels = tuple(cfg.quantiles)
+    parts: dict[str, list[np.ndarray]] = {MAIN_MODEL: [], "challenge_climatology": [], "challenge_persistence": []}
+    windows = []
+    for f, obs in zip(folds, observed):
+        p, s = f.plan, f.plan.split
+        H = obs.shape[1]
+        origins = s.test
+        targets = p.times[np.minimum(origins[:, None] + np.arange(1, H + 1)[None, :], p.times.size - 1).ravel()]
+        mean, sd = doy_climatology(p.obs_values, p.times, s.test_start)
+        parts[MAIN_MODEL].append(f.quantiles[MAIN_MODEL][s.val.size:])
+        parts["challenge_climatology"].append(climatology_quantiles(mean, sd, targets, obs.shape, levels))
+        offsets = random_walk_offsets(p.values, p.observed, s.test_start, H, levels)
+        parts["challenge_persistence"].append(p.values[origins][:, None, None] + offsets[None])
+        windows.append(window_origins(p.times[origins], p.times[s.test_start]))
+    return challenge_scores(np.concatenate(observed), {k: np.concatenate(v) for k, v in parts.items()}, levels,
+                            np.concatenate(windows), MAIN_MODEL)
+
+
 def exceedance_stage(folds: list[FoldResult], observed: list[np.ndarray], cfg: EvaluateConfig,
                      thresholds: list[Any]) -> list[dict[str, Any]]:
     """Per threshold on the target: every model's Brier score over the test points of every fold
@@ -793,7 +817,11 @@ def preflight(cfg: EvaluateConfig) -> None:
     if cfg.out.exists() and not cfg.out.is_dir():
         raise InputError(f"--out {cfg.out}: exists and is not a folder")
     make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params())
-    plan_folds(load_stage(cfg), cfg)
+    station = load_stage(cfg)
+    if cfg.challenge and pd.Timedelta(station.freq) != pd.Timedelta(days=1):
+        raise InputError(f"{station.path.name}: --challenge scores daily forecasts the Forecasting Challenge's way; "
+                         f"'{cfg.target}' is on a {station.freq} grid (pass --freq 1D)")
+    plan_folds(station, cfg)
 
 
 def _fold_decompositions(plans: list[Plan], cfg: EvaluateConfig, decomposers: list[Decomposer],
@@ -910,6 +938,7 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
     table = pd.concat([forecast_table(f.plan, H, t, {n: q[f.plan.split.val.size:] for n, q in f.quantiles.items()},
                                       levels) for f, t in zip(folds, tests)], ignore_index=True)
     probabilistic = probabilistic_scores(folds, observed, cfg)
+    challenge = challenge_stage(folds, observed, cfg) if cfg.challenge else None
     thresholds = target_thresholds(station, cfg)
     exceedance = exceedance_stage(folds, observed, cfg, thresholds)
     table = add_crossing_columns(table, cfg, thresholds)
@@ -964,6 +993,7 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
         "validation_rmse": validation_rmse(last, H),
         "probabilistic": probabilistic,
         "exceedance": exceedance,
+        **({"challenge": challenge} if challenge is not None else {}),
         "main_model": MAIN_MODEL,
         "training": {t.name: t.training for t in last.trained},
         "training_workers": workers,

@@ -48,7 +48,7 @@ from .registry import DEFAULT_MODEL, ModelVersion, Registry, version_id
 #: the ids of versions trained before --model stay the same)
 MODEL_FIELDS_EXCLUDED = {"data", "out", "command", "jobs", "protocol", "seasonal_period", "folds", "test_start",
                          "ensemble_rule", "ensemble_half_life", "model", "quantiles", "interval_method",
-                         "thresholds", "alert_level", *READ_FIELDS}
+                         "thresholds", "alert_level", "challenge", *READ_FIELDS}
 
 
 def version_content(cfg: EvaluateConfig, digest: str, procedure: str, **extra: Any) -> dict[str, Any]:

@@ -812,6 +812,9 @@ def uncertainty_section(metrics: dict[str, Any], forecasts: pd.DataFrame | None,
                                 ylabel="observed frequency", height=260)
             out["charts"].append(th["chart"])
         out["thresholds"].append(th)
+    out["challenge"] = _challenge_part(metrics.get("challenge"), main)
+    if out["challenge"]:
+        out["charts"].append(out["challenge"]["chart"])
     if forecasts is None or not len(forecasts):
         return out
     qcols = quantile_columns(forecasts)
@@ -861,6 +864,34 @@ def uncertainty_section(metrics: dict[str, Any], forecasts: pd.DataFrame | None,
                            ylabel="share of test points", height=260, n=int(ok.sum()))
         out["charts"].append(out["pit"])
     return out
+
+
+CHALLENGE_LABELS = {"challenge_climatology": "challenge climatology (day-of-year normal)",
+                    "challenge_persistence": "challenge persistence (random walk, bootstrapped steps)"}
+
+
+def _challenge_part(ch: Any, main: str) -> dict[str, Any] | None:
+    """The Forecasting Challenge's scores (``metrics['challenge']``): a table of mean CRPS at the
+    30-day-window origins and at every origin, and the CRPS per horizon at every origin."""
+    if not isinstance(ch, dict) or "all_origins" not in ch:
+        return None
+    rows = []
+    for name in ch["all_origins"]["models"]:
+        label = model_label(name, main) if name == main else CHALLENGE_LABELS.get(name, name)
+        rows.append({"label": label, "main": name == main,
+                     "windows": num((ch.get("windows", {}).get("models", {}).get(name) or {}).get("crps")),
+                     "all": num(ch["all_origins"]["models"][name].get("crps"))})
+    models = ch["all_origins"]["models"]
+    names = list(models)
+    H = len(models[main]["crps_per_horizon"])
+    colors = [model_color(main), MODEL_COLORS.get("climatology", "#888888"), MODEL_COLORS.get("persistence", "#444444")]
+    series = [line(r["label"], colors[i % len(colors)], 2.0 if r["main"] else 1.25, dash=None if r["main"] else [6, 3])
+              for i, r in enumerate(rows)]
+    chart_spec = chart("challenge", "num", list(range(1, H + 1)), series,
+                       [[v if v is not None else float("nan") for v in models[n]["crps_per_horizon"]] for n in names],
+                       xlabel="horizon (days)", ylabel="mean CRPS", height=260, xint=True)
+    return {"rows": rows, "chart": chart_spec, "n_window_origins": ch.get("n_window_origins"),
+            "n_origins": ch.get("n_origins"), "window_days": ch.get("window_days")}
 
 
 def _threshold_value(label: Any) -> float | None:
