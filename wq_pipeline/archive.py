@@ -172,19 +172,27 @@ def _migrate_to_v2(conn: sa.Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE forecasts ADD COLUMN issued_by VARCHAR")
 
 
+def _issue_columns() -> list[sa.Column]:
+    """The columns naming an issued forecast (site, target, model_version, issued_at), new ones
+    for each table that keys on it (version 3 on)."""
+    return [sa.Column("site", sa.String, nullable=False), sa.Column("target", sa.String, nullable=False),
+            sa.Column("model_version", sa.String, nullable=False), sa.Column("issued_at", UTCDateTime, nullable=False)]
+
+
+def _written_columns() -> list[sa.Column]:
+    """When and by which run a row was written (version 3 on)."""
+    return [sa.Column("created_at", UTCDateTime, nullable=False), sa.Column("run_id", sa.String(32), nullable=True)]
+
+
 def _quantiles_table(md: sa.MetaData) -> sa.Table:
     """Version 3's table of forecast quantiles (frozen, as version 1's tables)."""
     return sa.Table(
         "forecast_quantiles", md,
-        sa.Column("site", sa.String, nullable=False),
-        sa.Column("target", sa.String, nullable=False),
-        sa.Column("model_version", sa.String, nullable=False),
-        sa.Column("issued_at", UTCDateTime, nullable=False),
+        *_issue_columns(),
         sa.Column("step", sa.Integer, nullable=False),
         sa.Column("level", sa.Double, nullable=False),
         sa.Column("value", sa.Double, nullable=False),
-        sa.Column("created_at", UTCDateTime, nullable=False),
-        sa.Column("run_id", sa.String(32), nullable=True),
+        *_written_columns(),
         sa.PrimaryKeyConstraint(*QUANTILE_KEY, name="pk_forecast_quantiles"),
     )
 
@@ -199,31 +207,23 @@ def _v4_tables(md: sa.MetaData) -> tuple[sa.Table, sa.Table]:
     """Version 4's tables of crossing probabilities and alerts (frozen, as version 1's tables)."""
     crossings = sa.Table(
         "forecast_crossings", md,
-        sa.Column("site", sa.String, nullable=False),
-        sa.Column("target", sa.String, nullable=False),
-        sa.Column("model_version", sa.String, nullable=False),
-        sa.Column("issued_at", UTCDateTime, nullable=False),
+        *_issue_columns(),
         sa.Column("target_time", UTCDateTime, nullable=False),
         sa.Column("step", sa.Integer, nullable=False),
         sa.Column("threshold", sa.String, nullable=False),
         sa.Column("probability", sa.Double, nullable=False),
-        sa.Column("created_at", UTCDateTime, nullable=False),
-        sa.Column("run_id", sa.String(32), nullable=True),
+        *_written_columns(),
         sa.PrimaryKeyConstraint(*CROSSING_KEY, name="pk_forecast_crossings"),
     )
     alerts = sa.Table(
         "alerts", md,
-        sa.Column("site", sa.String, nullable=False),
-        sa.Column("target", sa.String, nullable=False),
-        sa.Column("model_version", sa.String, nullable=False),
-        sa.Column("issued_at", UTCDateTime, nullable=False),
+        *_issue_columns(),
         sa.Column("threshold", sa.String, nullable=False),
         sa.Column("alert_level", sa.Double, nullable=False),
         sa.Column("probability", sa.Double, nullable=False),
         sa.Column("step", sa.Integer, nullable=False),
         sa.Column("target_time", UTCDateTime, nullable=False),
-        sa.Column("created_at", UTCDateTime, nullable=False),
-        sa.Column("run_id", sa.String(32), nullable=True),
+        *_written_columns(),
         sa.PrimaryKeyConstraint(*ALERT_KEY, name="pk_alerts"),
         sa.Index("ix_alerts_issued_at", "issued_at"),
     )

@@ -42,6 +42,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"wq: error: {message} (see '{self.prog} --help')\n")
 
 
+def _one_or_several(g: argparse._ArgumentGroup, several: bool, name: str, required: bool, one: str, many: str,
+                    every: str) -> None:
+    """``--NAME`` for one value; where a run takes several, ``--NAME A,B`` or ``--all-NAMEs``."""
+    if not several:
+        g.add_argument(f"--{name}", required=required, help=one)
+        return
+    x = g.add_mutually_exclusive_group(required=required)
+    x.add_argument(f"--{name}", help=many)
+    x.add_argument(f"--all-{name}s", action="store_true", help=every)
+
+
 def _data_args(parser: argparse.ArgumentParser, several_targets: bool = False) -> None:
     g = parser.add_argument_group("data")
     if several_targets:
@@ -50,15 +61,11 @@ def _data_args(parser: argparse.ArgumentParser, several_targets: bool = False) -
                        "series is evaluated in turn, DIR/summary.* compares them)")
     else:
         g.add_argument("--data", required=True, type=Path, help="station file: CSV or gzip CSV, wide or long format")
-    if several_targets:
-        t = g.add_mutually_exclusive_group(required=True)
-        t.add_argument("--target", help="column(s) to forecast, comma-separated (e.g. DO_obs or DO_obs,Temp); "
-                       "with several, each is evaluated in turn into DIR/<target>/ and DIR/summary.csv compares them")
-        t.add_argument("--all-targets", action="store_true",
-                       help="evaluate every numeric measurement column of the station (flag and metadata columns "
-                       "and --covariates excluded)")
-    else:
-        g.add_argument("--target", required=True, help="column to forecast, e.g. DO_obs")
+    _one_or_several(g, several_targets, "target", True, "column to forecast, e.g. DO_obs",
+                    "column(s) to forecast, comma-separated (e.g. DO_obs or DO_obs,Temp); with several, each is "
+                    "evaluated in turn into DIR/<target>/ and DIR/summary.csv compares them",
+                    "evaluate every numeric measurement column of the station (flag and metadata columns and "
+                    "--covariates excluded)")
     g.add_argument("--time-col", help="timestamp column (default: detected, e.g. DateTimeStamp, datetime)")
     g.add_argument("--sep", help="delimiter of a text file: ',', ';', tab or '|' (default: detected from the header line)")
     g.add_argument("--decimal", choices=(".", ","), help="decimal mark (default: detected; a comma only in files not "
@@ -69,15 +76,11 @@ def _data_args(parser: argparse.ArgumentParser, several_targets: bool = False) -
     g.add_argument("--tz", metavar="ZONE", help="IANA time zone of timestamps without a UTC offset, e.g. Asia/Kolkata "
                    "(default: read as UTC); times repeated or skipped by a daylight-saving change are placed by file "
                    "order or dropped, and counted")
-    if several_targets:
-        w = g.add_mutually_exclusive_group()
-        w.add_argument("--site", help="site(s) to use in a long-format file with several sites, comma-separated; "
-                       "with several, each is evaluated in turn into DIR/<site>/")
-        w.add_argument("--all-sites", action="store_true",
-                       help="evaluate every site of a long-format file; a site too short for the chosen lengths is "
-                       "skipped and listed with the reason in DIR/summary.*")
-    else:
-        g.add_argument("--site", help="site to use in a long-format file with several sites")
+    _one_or_several(g, several_targets, "site", False, "site to use in a long-format file with several sites",
+                    "site(s) to use in a long-format file with several sites, comma-separated; with several, each "
+                    "is evaluated in turn into DIR/<site>/",
+                    "evaluate every site of a long-format file; a site too short for the chosen lengths is skipped "
+                    "and listed with the reason in DIR/summary.*")
     g.add_argument("--site-col", help="column holding the site code (default: detected, e.g. siteID, StationCode)")
     g.add_argument("--freq", help="regular time step to resample to, a pandas alias such as 1h or 15min "
                    "(default: the file's most common step); coarser steps average readings in (t-step, t]")
@@ -515,7 +518,8 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
                 raise
             skipped[s.label] = str(exc)
     if not runnable:
-        raise InputError("no series can be evaluated:\n" + "\n".join(f"  {k}: {v}" for k, v in skipped.items()))
+        label, why = next(iter(skipped.items()))
+        raise InputError(f"none of the {len(skipped)} series can be evaluated; {label}: {why}")
     registry_dir = None
     if a.register:
         from .settings import load_serve_settings
