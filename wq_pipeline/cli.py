@@ -352,8 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _config_from_args(a: argparse.Namespace, argv: Sequence[str], target: str | None = None,
                       data: Path | None = None, site: str | None = None) -> EvaluateConfig:
     d = EvaluateConfig.model_fields
+    if data is None:  # evaluate takes --data more than once; one file stands for itself
+        data = a.data[0] if isinstance(a.data, list) and len(a.data) == 1 else a.data
     fields = dict(
-        data=data or a.data, target=target or a.target, time_col=a.time_col, site=site or a.site,
+        data=data, target=target or a.target, time_col=a.time_col, site=site or a.site,
         site_col=a.site_col, freq=a.freq,
         sep=a.sep, decimal=a.decimal, sheet=a.sheet, time_format=a.time_format, tz=a.tz,
         qc=dict(max_gap=a.max_gap, drop_suspect=a.drop_suspect,  # a dict: EvaluateConfig validates it below
