@@ -247,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     pq.add_argument("--interval-method", choices=("split", "rolling", "aci"), default=d["interval_method"].default,
                     help="split: validation errors only; rolling: every error so far, by age; aci: rolling, each level "
                     "steered by its own misses (adaptive conformal)")
+    e.add_argument("--global", dest="global_networks", action="store_true",
+                   help="with several series (--site A,B, --all-sites, several --data): train each network kind "
+                   "once on the pooled samples of every series (each scaled by its own training spread, with a "
+                   "series identifier channel) instead of once per series; QC, decomposition, baselines, ensemble "
+                   "weights and scores stay per series. Runs the series in-process, side by side")
     e.add_argument("--out", type=Path, default=d["out"].default, help="output folder")
     e.add_argument("--no-flow", action="store_true",
                    help="run the stages in-process without Prefect (same results; no flow run is recorded)")
@@ -510,6 +515,13 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
 
     series = _evaluation_series(a, argv)
     several = len(series) > 1
+    if a.global_networks:
+        if not several:
+            raise InputError("--global trains each network once across two or more series; this run has one (give "
+                             "several sites with --site A,B or --all-sites, or several --data files)")
+        if a.protocol != "stepwise" or a.register:
+            raise InputError("--global runs the honest stepwise protocol only, and registers nothing "
+                             "(leave out --protocol and --register)")
     runnable, skipped = [], {}
     for s in series:  # bad input fails here, before Prefect starts and before anything is written
         try:
@@ -532,8 +544,8 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
               f"{', '.join(s.label for s in runnable)}" + (f"; skipping {len(skipped)}" if skipped else "") + "\n")
         for label, why in skipped.items():
             print(f"  skipped {label}: {why}")
-    results = {}
-    for s in runnable:
+    results = _evaluate_global(runnable, skipped) if a.global_networks else {}
+    for s in runnable if not a.global_networks else []:
         try:
             results[s.label] = _evaluate_target(a, s.cfg, registry_dir)
         except InputError as exc:  # found only while running (e.g. too few samples for a network)
@@ -558,6 +570,27 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
         if not results:
             raise InputError(f"no series could be evaluated; see {out}/summary.md")
     return EXIT_OK
+
+
+def _evaluate_global(runnable: list[_Series], skipped: dict[str, str]) -> dict[str, dict]:
+    """Evaluate ``runnable`` series with global networks (:func:`~wq_pipeline.global_networks.run_global`);
+    a series that fails with bad input joins ``skipped``; any other failure is raised."""
+    from .global_networks import run_global
+    from .pipeline import metrics_table
+
+    results, errors = run_global({s.label: s.cfg for s in runnable})
+    for label, exc in errors.items():
+        if not isinstance(exc, InputError):
+            raise exc
+        skipped[label] = str(exc)
+        print(f"  skipped {label}: {exc}")
+    out = {}
+    for s in runnable:
+        if s.label in results:
+            m = results[s.label].metrics
+            print(f"{s.label}:\n{metrics_table(m)}\n")
+            out[s.label] = {"stepwise": m}
+    return out
 
 
 def _evaluate_target(a: argparse.Namespace, cfg: EvaluateConfig, registry_dir: str | None) -> dict[str, dict]:

@@ -838,22 +838,33 @@ def _fold_decompositions(plans: list[Plan], cfg: EvaluateConfig, decomposers: li
     return [shared] * len(plans)
 
 
+def _fold_jobs(plans: list[Plan], cfg: EvaluateConfig, samples: list[ComponentSamples], bases: list[dict[str, Any]],
+               names: list[str]) -> tuple[list[list[TrainJob]], list[dict]]:
+    """Every fold's networks but the plain LSTM (the hybrid, then the components), and its
+    first-stage forecasts."""
+    jobs, first_stages = [], []
+    for plan, smp, base in zip(plans, samples, bases):
+        hybrid, f1 = hybrid_job(plan, cfg, smp, base["info"].get("harmonic_ar_params"))
+        jobs.append([hybrid, *component_jobs(smp, plan, cfg, names)])
+        first_stages.append(f1)
+    return jobs, first_stages
+
+
 def _train_folds(plans: list[Plan], cfg: EvaluateConfig, samples: list[ComponentSamples],
                  bases: list[dict[str, Any]], names: list[str], runner: StageRunner, workers: int,
-                 early: list[Any] | None, firsts: list[TrainJob]) -> tuple[list[list[TrainedForecast]], list[dict]]:
+                 early: list[Any] | None, firsts: list[TrainJob],
+                 trainer: Any = None, series_index: int = 0) -> tuple[list[list[TrainedForecast]], list[dict]]:
     """Train every fold's networks (all folds' jobs share one pool); returns each fold's trained
-    networks (plain LSTM first) and first-stage forecasts."""
-    jobs: list[TrainJob] = []
-    labels: list[str] = []
-    first_stages = []
-    counts = []
-    for k, (plan, smp, base) in enumerate(zip(plans, samples, bases), start=1):
-        hybrid, f1 = hybrid_job(plan, cfg, smp, base["info"].get("harmonic_ar_params"))
-        fold_jobs = [hybrid, *component_jobs(smp, plan, cfg, names)]
-        jobs += fold_jobs
-        labels += [job.name if len(plans) == 1 else f"{job.name}-fold{k}" for job in fold_jobs]
-        first_stages.append(f1)
-        counts.append(len(fold_jobs))
+    networks (plain LSTM first) and first-stage forecasts. With a ``trainer``
+    (:class:`~wq_pipeline.global_networks.GlobalTrainer`) the jobs go to it instead, to be trained
+    once with every other series' jobs."""
+    per_fold, first_stages = _fold_jobs(plans, cfg, samples, bases, names)
+    if trainer is not None:
+        return trainer.train(series_index, [[f, *fold] for f, fold in zip(firsts, per_fold)]), first_stages
+    jobs = [job for fold in per_fold for job in fold]
+    labels = [job.name if len(plans) == 1 else f"{job.name}-fold{k}"
+              for k, fold in enumerate(per_fold, start=1) for job in fold]
+    counts = [len(fold) for fold in per_fold]
     total = len(jobs) + len(firsts)
     bar = _progress_bar(total, f"Training {total} networks")
     try:
@@ -871,11 +882,12 @@ def _train_folds(plans: list[Plan], cfg: EvaluateConfig, samples: list[Component
 
 
 def fit_folds(plans: list[Plan], cfg: EvaluateConfig, runner: StageRunner, timed: Callable[..., Any],
-              timings: dict[str, float], stationarity: bool = True
+              timings: dict[str, float], stationarity: bool = True, trainer: Any = None, series_index: int = 0
               ) -> tuple[list[FoldResult], list[Decomposer], Stationarity | None, int]:
     """Fit every model of every fold on its own past and forecast its validation and test
     origins (a fold without test origins is what ``wq train`` fits). Returns the folds, their
-    decomposers, the stationarity tests of the last fold (when asked) and the training workers."""
+    decomposers, the stationarity tests of the last fold (when asked) and the training workers.
+    ``trainer``: train the networks with every other series of the run (global networks)."""
     decomposers = [timed("fit_decomposer", fit_decomposer,
                          make_decomposer(cfg.method, cfg.modes, cfg.seed, **cfg.decomposer_params()), p, cfg)
                    for p in plans]
@@ -887,11 +899,12 @@ def fit_folds(plans: list[Plan], cfg: EvaluateConfig, runner: StageRunner, timed
     # With a training pool the plain LSTMs need no decomposition: they train on one core while
     # this process runs the single-threaded stages below, instead of leaving that core idle.
     early = ([runner.submit("train", f.name if len(plans) == 1 else f"{f.name}-fold{k}", train_stage, f, cfg, workers)
-              for k, f in enumerate(firsts, start=1)] if workers > 1 else None)
+              for k, f in enumerate(firsts, start=1)] if workers > 1 and trainer is None else None)
     tests = timed("stationarity", stationarity_stage, plans[-1], decomposers[-1]) if stationarity else None
     samples = _fold_decompositions(plans, cfg, decomposers, timed)
     bases = [timed("baselines", baselines_stage, p, cfg) for p in plans]
-    trained, first_stages = _train_folds(plans, cfg, samples, bases, names, runner, workers, early, firsts)
+    trained, first_stages = _train_folds(plans, cfg, samples, bases, names, runner, workers, early, firsts,
+                                         trainer, series_index)
     timings["train"] = round(time.perf_counter() - t0, 3)
 
     folds: list[FoldResult] = []
@@ -907,10 +920,13 @@ def fit_folds(plans: list[Plan], cfg: EvaluateConfig, runner: StageRunner, timed
     return folds, decomposers, tests, workers
 
 
-def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> EvaluationResult:
+def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None, trainer: Any = None,
+                   series_index: int = 0) -> EvaluationResult:
     """Run the whole evaluation (every fold) and write its outputs to ``cfg.out``.
 
-    Nothing is written unless every stage succeeds.
+    Nothing is written unless every stage succeeds. ``trainer``, ``series_index``: this series'
+    networks are trained with every other series of a global run
+    (:mod:`wq_pipeline.global_networks`).
     """
     runner = runner or StageRunner()
     timings: dict[str, float] = {}
@@ -924,7 +940,8 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
     t_start = time.perf_counter()
     station = timed("load_qc", load_stage, cfg)
     plans = timed("plan", plan_folds, station, cfg)
-    folds, decomposers, stationarity, workers = fit_folds(plans, cfg, runner, timed, timings)
+    folds, decomposers, stationarity, workers = fit_folds(plans, cfg, runner, timed, timings, trainer=trainer,
+                                                          series_index=series_index)
     names = decomposers[-1].names
     timed("quantiles", quantile_stage, folds, cfg)
     t1 = time.perf_counter()
@@ -994,6 +1011,7 @@ def run_evaluation(cfg: EvaluateConfig, runner: StageRunner | None = None) -> Ev
         "probabilistic": probabilistic,
         "exceedance": exceedance,
         **({"challenge": challenge} if challenge is not None else {}),
+        **({"global_networks": trainer.info} if trainer is not None else {}),
         "main_model": MAIN_MODEL,
         "training": {t.name: t.training for t in last.trained},
         "training_workers": workers,
