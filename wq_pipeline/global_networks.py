@@ -15,6 +15,10 @@ sample gets one static input channel per series (one-hot, a series identifier), 
 channels without a level, so the network can tell the series apart. A series' forecasts are the
 pooled network's forecasts of its own inputs, multiplied back by its spread.
 
+A pooled network trains with batches as many times larger as there are series (at most
+:data:`MAX_BATCH` samples), so an epoch takes as many steps as one series' own network would,
+with the same epochs and early stopping.
+
 Nothing here looks ahead: every spread comes from a series' own training samples, and each
 pooled job trains on every series' training samples and stops early on their validation
 samples, exactly the periods each series' own networks would use.
@@ -31,6 +35,9 @@ import numpy as np
 
 from .config import EvaluateConfig
 from .network_jobs import TrainedForecast, TrainJob
+
+#: the largest batch of a pooled network (samples)
+MAX_BATCH = 2048
 
 
 def _spread(X: np.ndarray, fixed: int) -> np.ndarray:
@@ -109,7 +116,8 @@ class GlobalTrainer:
     A series that fails before it calls must call ``withdraw(index)``.
     """
 
-    def __init__(self, n_series: int, cfg: EvaluateConfig, train_all: Callable[[list[TrainJob]], list[TrainedForecast]]):
+    def __init__(self, n_series: int, cfg: EvaluateConfig,
+                 train_all: Callable[[list[TrainJob], int], list[TrainedForecast]]):
         self.n = n_series
         self.cfg = cfg
         self.train_all = train_all
@@ -161,7 +169,7 @@ class GlobalTrainer:
                 pooled.append(job)
                 splits.append(sp)
                 where.append((k, j))
-        trained = self.train_all(pooled)
+        trained = self.train_all(pooled, len(order))
         for i in order:
             self._out[i] = [[None] * len(self._jobs[i][k]) for k in range(len(self._jobs[i]))]
         for t, sp, (k, j) in zip(trained, splits, where):
@@ -180,11 +188,13 @@ def run_global(cfgs: dict[str, EvaluateConfig]) -> tuple[dict[str, Any], dict[st
     labels = list(cfgs)
     first = cfgs[labels[0]]
 
-    def train_all(jobs: list[TrainJob]) -> list[TrainedForecast]:
-        workers = workers_for(first, sum(j.X_train.shape[0] for j in jobs))
+    def train_all(jobs: list[TrainJob], n_series: int) -> list[TrainedForecast]:
+        # batches n_series times larger: an epoch takes as many steps as one series' would
+        cfg = first.model_copy(update={"batch_size": min(first.batch_size * n_series, MAX_BATCH)})
+        workers = workers_for(cfg, sum(j.X_train.shape[0] for j in jobs))
         bar = _progress_bar(len(jobs), f"Training {len(jobs)} global networks")
         try:
-            return StageRunner().map("train", train_stage, [(j, first, workers) for j in jobs],
+            return StageRunner().map("train", train_stage, [(j, cfg, workers) for j in jobs],
                                      [j.name for j in jobs], workers=workers, progress=bar.update)
         finally:
             bar.close()
