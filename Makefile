@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(PY) bench/last_week_weights.py
 	$(PY) bench/probabilistic.py
 	$(PY) bench/neon_challenge.py
+	$(PY) bench/fleet.py
 	$(PY) bench/level_free_ablation.py
 	$(PY) bench/backfill.py
 	$(PY) bench/report.py

@@ -55,6 +55,7 @@ SECTIONS = [
     ("last_week_weights", "Which member the main model weighted most in its last test week", ""),
     ("probabilistic", "Honest quantiles: coverage and CRPS of the main model", ""),
     ("neon_challenge", "NEON daily oxygen in the Forecasting Challenge's setting: 2022, horizons 1-30 days", ""),
+    ("fleet", "Fleets: every NEON site, global networks against local ones", ""),
     ("end_effects", "End effects of trailing-window decomposition", ""),
     ("published", "The published method on real data, honest and leaky", ""),
 ]
