@@ -103,7 +103,8 @@ def challenge_scores(obs: np.ndarray, quantiles: dict[str, np.ndarray], levels: 
     crps = {}
     for name, q in quantiles.items():
         c = np.full(obs.shape, np.nan)
-        c[ok] = crps_values(obs[ok], q[ok], lv)
+        if ok.any():  # none where the training years share no day of year with the test period
+            c[ok] = crps_values(obs[ok], q[ok], lv)
         crps[name] = c
     out: dict[str, Any] = {"levels": list(levels), "window_days": WINDOW_DAYS, "n_origins": int(obs.shape[0]),
                            "n_window_origins": int(windows.sum())}
