@@ -106,8 +106,8 @@ def main() -> None:
         def mean(which: str, part: str, name: str) -> float:
             return float(np.mean([r[which][part][name] for r in rows]))
 
-        fig = {"sites": len(both), "skipped": skipped, "rows": rows, "global_seconds": global_s,
-               "local_seconds": round(sum(local_s[s] for s in both), 1), "unit": unit,
+        fig = {"sites": len(both), "sites_run": len(gcfgs), "skipped": skipped, "rows": rows,
+               "global_seconds": global_s, "local_seconds": round(sum(local_s[s] for s in gcfgs), 1), "unit": unit,
                "published": PUBLISHED[variable]}
         for part in ("all_origins", "windows"):
             fig[part] = {f"{which}_{name}": mean(which, part, name) for which in ("local", "global")
@@ -116,6 +116,12 @@ def main() -> None:
                                                       <= r["local"]["all_origins"][MAIN_MODEL] for r in rows]))
         fig["cost_ratio"] = global_s / fig["local_seconds"] if fig["local_seconds"] else float("nan")
         figures[variable] = fig
+    C.write_table("fleet", markdown(figures).splitlines(), {"figures": figures, "seconds": round(time.perf_counter() - t_all, 1),
+                                                          "machine": C.machine()})
+
+
+def markdown(figures: dict[str, Any]) -> str:
+    """The tables of ``bench/results/fleet.md``."""
     lines = ["Fleets of NEON sites (`bench/fleet.py`): 2022 as test, horizons 1-30 days, `--challenge` scores; mean "
              "CRPS over sites (each site's mean over horizons 1-30). Local: each site alone; global: `--global`, one "
              "network of each kind for all sites.", "",
@@ -129,11 +135,11 @@ def main() -> None:
                          f"{p['local_' + MAIN_MODEL]:.3f} | {p['global_' + MAIN_MODEL]:.3f} | "
                          f"{p['local_challenge_climatology']:.3f} | {p['local_challenge_persistence']:.3f} | "
                          f"{pub['darts_ensemble']} / {pub['climatology']} |")
-    lines += ["", "| variable | global CRPS <= local, share of sites | global run, s | local runs, s (sum) | "
-              "global / local time |", "|---|---|---|---|---|"]
+    lines += ["", "| variable | global CRPS <= local, share of sites | sites run | global run, s | local runs, s (sum) | "
+              "global / local time |", "|---|---|---|---|---|---|"]
     for variable, f in figures.items():
-        lines.append(f"| {variable} | {f['share_global_le_local']:.0%} | {f['global_seconds']} | {f['local_seconds']} | "
-                     f"{f['cost_ratio']:.2f} |")
+        lines.append(f"| {variable} | {f['share_global_le_local']:.0%} | {f.get('sites_run', f['sites'])} | "
+                     f"{f['global_seconds']} | {f['local_seconds']} | {f['cost_ratio']:.2f} |")
     lines += ["", "Per site, main model's mean CRPS at every origin (local / global):", "",
               "| variable | site | local | global | challenge climatology | challenge persistence | local s |",
               "|---|---|---|---|---|---|---|"]
@@ -143,8 +149,7 @@ def main() -> None:
             lines.append(f"| {variable} | {r['site']} | {lo[MAIN_MODEL]:.3f} | {gl[MAIN_MODEL]:.3f} | "
                          f"{lo['challenge_climatology']:.3f} | {lo['challenge_persistence']:.3f} | {r['local_seconds']} |")
         lines.append(f"| {variable} | skipped: {', '.join(sorted(f['skipped']))} | | | | | |")
-    C.write_table("fleet", lines, {"figures": figures, "seconds": round(time.perf_counter() - t_all, 1),
-                                   "machine": C.machine()})
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
