@@ -16,7 +16,8 @@ them, :mod:`wq_pipeline.scoring_rules`), on the points where every score below i
 * ``doy_normal``: the challenge's climatology, a normal distribution with the day-of-year mean
   and standard deviation of the training years (2020-2021; closed-form CRPS). With two training
   years at most, a day of year seen in one year only has no standard deviation: such points are
-  left out of every model's score.
+  left out of every model's score. (``wq evaluate --challenge`` and ``bench/fleet.py`` give such a
+  day the median standard deviation instead, :mod:`wq_pipeline.challenge`.)
 
 Two sets of origins: every day of 2022 (``daily``), and the challenge's 30-day windows (origins on
 2022-01-01 + 30 k days, ``windows``). Sites are labelled ``dev`` (the four daily sites the
