@@ -16,7 +16,7 @@ from tests.report.cdp import Browser, BrowserError
 from wq_pipeline.errors import InputError
 from wq_pipeline.pipeline import MEMBER_NAMES, MODEL_NAMES, SKILL_REFERENCES
 from wq_pipeline.report import _fmt, _pct, build_context, build_report, json_for_script, render_html, RunFiles
-from wq_pipeline.report.figures import MODEL_COLORS, MODEL_LABELS, minmax_indices, parse_times, time_text
+from wq_pipeline.report.figures import MODEL_COLORS, MODEL_LABELS, gap_broken, minmax_indices, parse_times, time_text
 
 ENSEMBLE_LABEL = "ensemble: every model weighted by its recent errors"
 
@@ -590,3 +590,21 @@ def test_runs_without_weights_or_ensemble_still_build(run_dir: Path, browser: Br
     assert "folds-table" not in v["tables"]
     assert [b["label"] for b in {c["id"]: c for c in _embedded(report.read_text())["charts"]}["qc"]["bands"]] == \
         ["validation", "test"]
+
+
+def test_lines_break_across_a_stretch_without_forecasts():
+    """Daily target times with a five-month hole (an ice or outage season): the chart gets a NaN
+    point inside the hole, both sides kept, even when decimation picked neither."""
+    days = pd.date_range("2022-01-01", "2022-05-10", freq="1D").append(pd.date_range("2022-11-01", "2022-12-20"))
+    sec = parse_times([d.isoformat() for d in days]).seconds
+    y = np.arange(days.size, dtype=float)
+    idx = np.array([0, 50, days.size - 1])  # decimated: neither side of the hole
+    xs, (ys,) = gap_broken(sec, idx, [y])
+    last_before = int(np.flatnonzero(days == pd.Timestamp("2022-05-10"))[0])
+    assert np.isnan(ys).sum() == 1
+    k = int(np.flatnonzero(np.isnan(ys))[0])
+    assert ys[k - 1] == last_before and ys[k + 1] == last_before + 1  # the hole's two sides, around the break
+    assert sec[last_before] < xs[k] < sec[last_before + 1]
+    plain = np.arange(days.size)[:40]  # no hole in the first 40 days: nothing inserted
+    xs2, (ys2,) = gap_broken(sec[:40], plain, [y[:40]])
+    assert xs2 == sec[:40].tolist() and not np.isnan(ys2).any()

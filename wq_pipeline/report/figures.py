@@ -221,6 +221,25 @@ def decimate_aligned(lines: Sequence[np.ndarray], markers: Sequence[np.ndarray] 
     return np.unique(np.concatenate(keep))
 
 
+def gap_broken(seconds: np.ndarray, idx: np.ndarray, arrs: Sequence[np.ndarray]) -> tuple[list[int], list[np.ndarray]]:
+    """The chart's x (``seconds`` at ``idx``) and ``arrs`` at ``idx``, with a NaN point inserted in
+    every gap of the full series wider than three median steps (no forecasts there), so lines
+    break instead of bridging it. Both sides of every gap are kept."""
+    seconds = np.asarray(seconds, dtype=np.int64)
+    d = np.diff(seconds)
+    if d.size < 2:
+        return seconds[idx].tolist(), [np.asarray(a, float)[idx] for a in arrs]
+    gaps = np.flatnonzero(d > 3 * max(float(np.median(d)), 1.0))
+    idx = np.union1d(np.union1d(idx, gaps), gaps + 1).astype(np.int64)
+    x = seconds[idx].astype(float)
+    ys = [np.asarray(a, float)[idx] for a in arrs]
+    at = np.flatnonzero(np.isin(idx[:-1], gaps) & (idx[1:] == idx[:-1] + 1)) + 1  # insert before these
+    if at.size:
+        x = np.insert(x, at, (x[at - 1] + x[at]) / 2)
+        ys = [np.insert(y, at, np.nan) for y in ys]
+    return [int(v) for v in x], ys
+
+
 # --------------------------------------------------------------------------- chart spec
 
 
@@ -696,7 +715,8 @@ def forecast_chart(forecasts: pd.DataFrame, metrics: dict[str, Any],
                             dash=[5, 3] if c in ("persistence", "seasonal_naive") else None))
     target = str(metrics.get("target") or "value")
     bands = period_bands(metrics, validation=False) if len(fold_periods(metrics)) > 1 else []
-    return chart("forecast", "time", ax.seconds[idx].tolist(), ser, [a[idx] for a in arrs],
+    xs, ys = gap_broken(ax.seconds, idx, arrs)
+    return chart("forecast", "time", xs, ser, ys,
                  ylabel=_ylabel(target, metrics.get("unit") or ""), xlabel=f"target {ax.label}", height=360,
                  n_source=int(len(wide)), decimated=bool(len(idx) < len(wide)), bands=bands)
 
@@ -840,7 +860,8 @@ def uncertainty_section(metrics: dict[str, Any], forecasts: pd.DataFrame | None,
         if level is not None:
             ser.append(line(f"threshold {th['label']}", "#D55E00", 1.25, dash=[8, 4]))
             arrs.append(np.full(len(f), level))
-    out["fan"] = chart("fan", "time", ax.seconds[idx].tolist(), ser, [a[idx] for a in arrs],
+    xs, ys = gap_broken(ax.seconds, idx, arrs)
+    out["fan"] = chart("fan", "time", xs, ser, ys,
                        ylabel=_ylabel(target, metrics.get("unit") or ""), xlabel=f"target {ax.label}", height=340,
                        n_source=int(len(f)), decimated=bool(len(idx) < len(f)))
     out["charts"].append(out["fan"])
@@ -924,7 +945,8 @@ def _crossing_chart(k: int, th: dict[str, Any], f: pd.DataFrame, ax: Any, full_r
            marker("crossing observed", "#D55E00", 6)]
     if level is not None:
         ser.append(line(f"alert level {level:g}", "#888888", 1, dash=[4, 4]))
-    return chart(f"crossing-{k}", "time", ax.seconds[idx].tolist(), ser, [a[idx] for a in arrs],
+    xs, ys = gap_broken(ax.seconds, idx, arrs)
+    return chart(f"crossing-{k}", "time", xs, ser, ys,
                  ylabel="probability", xlabel=f"target {ax.label}", height=240, n_source=int(len(f)),
                  decimated=bool(len(idx) < len(f)))
 
