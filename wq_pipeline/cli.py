@@ -705,7 +705,7 @@ def cmd_forecast(a: argparse.Namespace, argv: Sequence[str]) -> int:
             print(f"  {t.isoformat()}  {v:.4f}")
     from .alerts import alert_sentence
 
-    crossings = issued.crossing_frame()
+    crossings = done.crossings
     for th in issued.thresholds:
         p = crossings[crossings["threshold"] == th.label]
         if len(p):

@@ -79,6 +79,7 @@ class ForecastDone:
     run_id: str
     alerts: pd.DataFrame
     notes: list[str]  # why thresholds got no crossing probabilities, when they did not
+    crossings: pd.DataFrame  # the crossing probabilities stored with the forecast (Issued.crossing_frame)
 
 
 def forecast_job(cfg: EvaluateConfig, registry: Registry, open_archive: OpenArchive, *,
@@ -102,7 +103,7 @@ def forecast_job(cfg: EvaluateConfig, registry: Registry, open_archive: OpenArch
         why = (f"model {issued.model} issues no quantiles" if issued.quantiles is None
                else f"{issued.issued_by[0]} stood in for {issued.model} and issues no quantiles")
         notes.append(f"no crossing probabilities for {', '.join(t.label for t in issued.thresholds)}: {why}")
-    return ForecastDone(issued, stored.rows, run.run_id, stored.alerts, notes)
+    return ForecastDone(issued, stored.rows, run.run_id, stored.alerts, notes, crossings)
 
 
 def backfill_job(cfg: EvaluateConfig, registry: Registry, open_archive: OpenArchive, *, start: str, end: str,
