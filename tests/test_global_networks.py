@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from wq_pipeline.cli import main
@@ -75,3 +76,51 @@ def test_global_needs_several_series(capsys, tmp_path, shared_data):
     err = capsys.readouterr().err
     assert rc == 2 and "--global trains each network once across two or more series" in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_global_version_serves_every_station_from_the_registry(shared_data, tmp_path, capsys):
+    """``wq train --all-sites``: networks trained once and stored once; each station's version
+    serves through them what the training fitted, from the registry, and ``wq forecast`` uses it."""
+    from wq_pipeline.global_versions import train_global
+    from wq_pipeline.registry import Registry
+    from wq_pipeline.training import fold_view
+
+    data = shared_data / "neon_aquatics_daily_2020_2022.csv.gz"
+    registry = Registry(tmp_path / "models")
+    settings = {k: v for k, v in TINY_DAILY.items() if k != "test_start"}
+    cfgs = {s: EvaluateConfig(data=data, site=s, **settings) for s in ("BARC", "SUGG", "PRLA")}
+    done = train_global(cfgs, registry, as_of="2022-01-01")
+    assert done.trained and set(done.stations) == {"BARC", "SUGG"}
+    assert "PRLA" in done.skipped and "no observation of 'oxygen'" in done.skipped["PRLA"]
+    g = done.version
+    assert g.kind == "global" and g.manifest["stations"] == ["BARC", "SUGG"]
+    assert sorted(p.name for p in (g.path / "networks").iterdir()) == sorted(f"{n}.keras" for n in g.manifest["components"])
+    for label, head in done.stations.items():
+        assert head.site == label and head.model == "ensemble"
+        assert head.manifest["shared"]["version"] == g.version and not (head.path / "networks").exists()
+        assert registry.newest(label, "oxygen", pd.Timestamp("2022-06-01", tz="UTC")).version == head.version
+        ensemble = registry.load(head.version).forecaster
+        fold = done.folds[label]
+        origins = fold.plan.split.val
+        served = ensemble.member_forecasts(fold_view(fold), origins)
+        names = list(ensemble.members)
+        # the network members, served through the station's scaler and the stored pooled networks,
+        # forecast what the training fitted (the hybrid's validation forecasts are cross-fitted by design)
+        for name in ("lstm", "decomp_feca_lstm", "decomp_lstm"):
+            np.testing.assert_allclose(served[names.index(name)], fold.forecasts[name][: origins.size], rtol=0,
+                                       atol=1e-5, err_msg=f"{label} {name}")
+    again = train_global(cfgs, registry, as_of="2022-01-01")
+    assert not again.trained and again.version.version == g.version
+    assert {k: v.version for k, v in again.stations.items()} == {k: v.version for k, v in done.stations.items()}
+
+    store = ["--models", str(tmp_path / "models"), "--database", f"sqlite:///{tmp_path / 'wq.db'}"]
+    for site in ("BARC", "SUGG"):
+        rc = main(["forecast", "--data", str(data), "--site", site, "--target", "oxygen", "--freq", "1D",
+                   "--as-of", "2022-03-01", *store])
+        out = capsys.readouterr().out
+        assert rc == 0 and f"by model version {done.stations[site].version}" in out, out
+    (g.path / "networks" / "lstm.keras").write_bytes(b"not a network")
+    rc = main(["forecast", "--data", str(data), "--site", "BARC", "--target", "oxygen", "--freq", "1D",
+               "--as-of", "2022-03-02", *store])
+    err = capsys.readouterr().err
+    assert rc == 2 and "lstm.keras: corrupted" in err, err

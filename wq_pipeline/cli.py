@@ -53,7 +53,7 @@ def _one_or_several(g: argparse._ArgumentGroup, several: bool, name: str, requir
     x.add_argument(f"--all-{name}s", action="store_true", help=every)
 
 
-def _data_args(parser: argparse.ArgumentParser, several_targets: bool = False) -> None:
+def _data_args(parser: argparse.ArgumentParser, several_targets: bool = False, several_sites: bool = False) -> None:
     g = parser.add_argument_group("data")
     if several_targets:
         g.add_argument("--data", required=True, type=Path, action="append",
@@ -76,11 +76,18 @@ def _data_args(parser: argparse.ArgumentParser, several_targets: bool = False) -
     g.add_argument("--tz", metavar="ZONE", help="IANA time zone of timestamps without a UTC offset, e.g. Asia/Kolkata "
                    "(default: read as UTC); times repeated or skipped by a daylight-saving change are placed by file "
                    "order or dropped, and counted")
-    _one_or_several(g, several_targets, "site", False, "site to use in a long-format file with several sites",
-                    "site(s) to use in a long-format file with several sites, comma-separated; with several, each "
-                    "is evaluated in turn into DIR/<site>/",
-                    "evaluate every site of a long-format file; a site too short for the chosen lengths is skipped "
-                    "and listed with the reason in DIR/summary.*")
+    if several_sites:
+        _one_or_several(g, True, "site", False, "site to use in a long-format file with several sites",
+                        "site(s) of a long-format file, comma-separated; with several, one global version is "
+                        "trained for all of them (networks trained once on every site's samples)",
+                        "train one global version for every site of a long-format file; a site without enough "
+                        "data is left out and listed")
+    else:
+        _one_or_several(g, several_targets, "site", False, "site to use in a long-format file with several sites",
+                        "site(s) to use in a long-format file with several sites, comma-separated; with several, "
+                        "each is evaluated in turn into DIR/<site>/",
+                        "evaluate every site of a long-format file; a site too short for the chosen lengths is "
+                        "skipped and listed with the reason in DIR/summary.*")
     g.add_argument("--site-col", help="column holding the site code (default: detected, e.g. siteID, StationCode)")
     g.add_argument("--freq", help="regular time step to resample to, a pandas alias such as 1h or 15min "
                    "(default: the file's most common step); coarser steps average readings in (t-step, t]")
@@ -274,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "baseline and network model, as 'wq evaluate' fits it) on the data known at --as-of and save "
                        "it as a model version (a folder in --models with a manifest). The same data and options give "
                        "the same version id, so rerunning does not train twice.")
-    _data_args(t)
+    _data_args(t, several_sites=True)
     _model_args(t)
     _served_model_arg(t)
     t.add_argument("--as-of", metavar="TIME", help="train on observations up to TIME (ISO 8601; default: all data)")
@@ -659,7 +666,10 @@ def _fmt_metrics(m: dict) -> str:
 
 
 def cmd_train(a: argparse.Namespace, argv: Sequence[str]) -> int:
-    cfg = _config_from_args(a, argv)
+    sites = _evaluation_sites(a, a.data)
+    if len(sites) > 1:
+        return _train_global(a, argv, [s for s in sites if s is not None])
+    cfg = _config_from_args(a, argv, site=sites[0])
     from .jobs import train_job
     from .workers import resolve_jobs
 
@@ -676,6 +686,27 @@ def cmd_train(a: argparse.Namespace, argv: Sequence[str]) -> int:
           f"({m['training']['n_train']} training, {m['training']['n_val']} validation origins)")
     print(f"  validation: {_fmt_metrics(m['validation'])}")
     print(f"  folder: {version.path}")
+    return EXIT_OK
+
+
+def _train_global(a: argparse.Namespace, argv: Sequence[str], sites: list[str]) -> int:
+    """``wq train --all-sites`` / ``--site A,B``: one global version for every site."""
+    from .jobs import train_global_job
+
+    cfgs = {site: _config_from_args(a, argv, site=site) for site in sites}
+    registry, open_archive, _ = _stores(a)
+    print(f"Training one global {a.model} for {len(sites)} sites: {', '.join(sites)} ...", file=sys.stderr)
+    done, _ = train_global_job(cfgs, registry, open_archive, as_of=a.as_of, command=next(iter(cfgs.values())).command)
+    g = done.version
+    print(f"{'Registered' if done.trained else 'Already registered'} global version {g.version} "
+          f"({g.model}, networks {', '.join(g.manifest['components'])})")
+    print(f"  folder: {g.path}")
+    for label, v in done.stations.items():
+        m = v.manifest
+        print(f"  {label}: {v.version} trained on {m['training_period']['start']} .. {m['training_period']['end']}; "
+              f"validation: {_fmt_metrics(m['validation'])}")
+    for label, why in done.skipped.items():
+        print(f"  skipped {label}: {why}")
     return EXIT_OK
 
 

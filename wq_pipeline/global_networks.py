@@ -29,12 +29,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .config import EvaluateConfig
 from .network_jobs import TrainedForecast, TrainJob
+from .scaling import Scaler, SeriesScaler
 
 #: the largest batch of a pooled network (samples)
 MAX_BATCH = 2048
@@ -62,11 +63,20 @@ def _target_spread(job: TrainJob, sd_in: np.ndarray) -> float:
     return s if np.isfinite(s) and s > 0 else 1.0
 
 
-def pool_jobs(jobs: list[TrainJob]) -> tuple[TrainJob, list[tuple[int, int, float]]]:
+class SeriesSplit(NamedTuple):
+    """Where one series' rows lie in a pooled job's forecasts, and its spreads."""
+
+    n_val: int
+    n_test: int
+    target_spread: float
+    spread: tuple[float, ...]  # per input channel
+
+
+def pool_jobs(jobs: list[TrainJob]) -> tuple[TrainJob, list[SeriesSplit]]:
     """One job of the same network from every series' ``jobs`` (same name, window and channels):
     the pooled, unit-free samples with one-hot series channels. Its test inputs are every series'
     validation then test inputs, so the trained network forecasts them all; returns the job and,
-    per series, ``(n_val, n_test, target spread)`` to split and rescale those forecasts."""
+    per series, its :class:`SeriesSplit` to split and rescale those forecasts."""
     S = len(jobs)
     names = {j.name for j in jobs}
     shapes = {(j.X_train.shape[1], j.X_train.shape[2], j.fixed_channels) for j in jobs}
@@ -88,7 +98,7 @@ def pool_jobs(jobs: list[TrainJob]) -> tuple[TrainJob, list[tuple[int, int, floa
         parts["Xva"].append(prep(job.X_val))
         parts["Yva"].append(job.Y_val / sd_y)
         parts["Xte"].append(np.concatenate([prep(job.X_val), prep(job.X_test)]))
-        splits.append((job.X_val.shape[0], job.X_test.shape[0], sd_y))
+        splits.append(SeriesSplit(job.X_val.shape[0], job.X_test.shape[0], sd_y, tuple(float(v) for v in sd_in)))
     first = jobs[0]
     pooled = replace(first, X_train=np.concatenate(parts["Xtr"]), Y_train=np.concatenate(parts["Ytr"]),
                      X_val=np.concatenate(parts["Xva"]), Y_val=np.concatenate(parts["Yva"]),
@@ -97,14 +107,20 @@ def pool_jobs(jobs: list[TrainJob]) -> tuple[TrainJob, list[tuple[int, int, floa
     return pooled, splits
 
 
-def unpool(trained: TrainedForecast, splits: list[tuple[int, int, float]], series: int) -> TrainedForecast:
-    """Series ``series``' forecasts from a pooled network's (validation then test, per series)."""
-    start = sum(v + t for v, t, _ in splits[:series])
-    n_val, n_test, sd_y = splits[series]
+def unpool(trained: TrainedForecast, splits: list[SeriesSplit], series: int) -> TrainedForecast:
+    """Series ``series``' forecasts from a pooled network's (validation then test, per series),
+    with a :class:`~wq_pipeline.scaling.SeriesScaler` that takes the series' own inputs through
+    the pooled network, as a served version does."""
+    start = sum(sp.n_val + sp.n_test for sp in splits[:series])
+    n_val, n_test, sd_y, sd_in = splits[series]
     rows = trained.forecast[start:start + n_val + n_test] * sd_y
     info = {**trained.training, "global": {"series": len(splits), "series_index": series, "target_spread": sd_y}}
+    if "channels" in info:  # the series' own input channels (the pooled network adds its identifiers)
+        info["channels"] = len(sd_in)
+    scaler = (SeriesScaler(trained.scaler, sd_in, sd_y, series, len(splits))
+              if isinstance(trained.scaler, Scaler) else None)
     return TrainedForecast(name=trained.name, forecast=rows[n_val:], training=info, model=trained.model,
-                           scaler=trained.scaler, val_forecast=rows[:n_val])
+                           scaler=scaler, val_forecast=rows[:n_val])
 
 
 class GlobalTrainer:
@@ -128,6 +144,7 @@ class GlobalTrainer:
         self._error: BaseException | None = None
         self._done = False
         self.info: dict[str, Any] = {}
+        self.pooled: list[list[TrainedForecast]] = []  # per fold: the pooled networks, with their pooled scalers
 
     def withdraw(self, index: int) -> None:
         with self._cond:
@@ -170,6 +187,7 @@ class GlobalTrainer:
                 splits.append(sp)
                 where.append((k, j))
         trained = self.train_all(pooled, len(order))
+        self.pooled = [[t for t, (k2, _) in zip(trained, where) if k2 == k] for k in range(len(self._jobs[order[0]]))]
         for i in order:
             self._out[i] = [[None] * len(self._jobs[i][k]) for k in range(len(self._jobs[i]))]
         for t, sp, (k, j) in zip(trained, splits, where):
@@ -179,18 +197,14 @@ class GlobalTrainer:
                      "n_train": {job.name: int(job.X_train.shape[0]) for job in pooled}}
 
 
-def run_global(cfgs: dict[str, EvaluateConfig]) -> tuple[dict[str, Any], dict[str, BaseException]]:
-    """Evaluate every series of ``cfgs`` ({label: config}) with global networks, each series in its
-    own thread (in-process stages). Returns ``({label: EvaluationResult}, {label: error})``: a
-    series that fails (too short, bad input) drops out of the pooling and the others go on."""
-    from .pipeline import StageRunner, _progress_bar, run_evaluation, train_stage, workers_for
+def pooled_trainer(first: EvaluateConfig, n_series: int) -> GlobalTrainer:
+    """A :class:`GlobalTrainer` for ``n_series`` series that trains the pooled networks in the
+    evaluation's training pool, with batches ``n_series`` times larger (an epoch takes as many
+    steps as one series' would)."""
+    from .pipeline import StageRunner, _progress_bar, train_stage, workers_for
 
-    labels = list(cfgs)
-    first = cfgs[labels[0]]
-
-    def train_all(jobs: list[TrainJob], n_series: int) -> list[TrainedForecast]:
-        # batches n_series times larger: an epoch takes as many steps as one series' would
-        cfg = first.model_copy(update={"batch_size": min(first.batch_size * n_series, MAX_BATCH)})
+    def train_all(jobs: list[TrainJob], n: int) -> list[TrainedForecast]:
+        cfg = first.model_copy(update={"batch_size": min(first.batch_size * n, MAX_BATCH)})
         workers = workers_for(cfg, sum(j.X_train.shape[0] for j in jobs))
         bar = _progress_bar(len(jobs), f"Training {len(jobs)} global networks")
         try:
@@ -199,13 +213,20 @@ def run_global(cfgs: dict[str, EvaluateConfig]) -> tuple[dict[str, Any], dict[st
         finally:
             bar.close()
 
-    trainer = GlobalTrainer(len(labels), first, train_all)
+    return GlobalTrainer(n_series, first, train_all)
+
+
+def in_threads(trainer: GlobalTrainer, labels: list[str],
+               work: Callable[[int, str], Any]) -> tuple[dict[str, Any], dict[str, BaseException]]:
+    """Run ``work(index, label)`` for every series in its own thread, meeting at ``trainer``.
+    Returns ``({label: result}, {label: error})``: a series that fails (too short, bad input)
+    drops out of the pooling and the others go on."""
     results: dict[str, Any] = {}
     errors: dict[str, BaseException] = {}
 
     def one(index: int, label: str) -> None:
         try:
-            results[label] = run_evaluation(cfgs[label], StageRunner(), trainer=trainer, series_index=index)
+            results[label] = work(index, label)
         except BaseException as exc:  # noqa: BLE001 - reported per series by the caller
             errors[label] = exc
         finally:
@@ -217,3 +238,14 @@ def run_global(cfgs: dict[str, EvaluateConfig]) -> tuple[dict[str, Any], dict[st
     for t in threads:
         t.join()
     return results, errors
+
+
+def run_global(cfgs: dict[str, EvaluateConfig]) -> tuple[dict[str, Any], dict[str, BaseException]]:
+    """Evaluate every series of ``cfgs`` ({label: config}) with global networks, each series in its
+    own thread (in-process stages). Returns ``({label: EvaluationResult}, {label: error})``."""
+    from .pipeline import StageRunner, run_evaluation
+
+    labels = list(cfgs)
+    trainer = pooled_trainer(cfgs[labels[0]], len(labels))
+    return in_threads(trainer, labels, lambda i, label: run_evaluation(cfgs[label], StageRunner(), trainer=trainer,
+                                                                     series_index=i))

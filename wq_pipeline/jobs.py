@@ -21,6 +21,7 @@ from .asof import as_timestamp, check_within
 from .backfill import BackfillResult, run_backfill
 from .config import EvaluateConfig
 from .forecasting import Issued, issue_forecast
+from .global_versions import GlobalTraining, fit_global, prepare_global
 from .pipeline import load_stage
 from .registry import ModelVersion, Registry
 from .training import train_version
@@ -67,6 +68,24 @@ def train_job(cfg: EvaluateConfig, registry: Registry, open_archive: OpenArchive
         archive.register_model_version(version.manifest)
         run.message = f"{'trained' if trained else 'already registered'} {version.version}"
     return version, trained, run.run_id
+
+
+def train_global_job(cfgs: dict[str, EvaluateConfig], registry: Registry, open_archive: OpenArchive, *,
+                     as_of: str | None, command: str) -> tuple[GlobalTraining, str]:
+    """Train (or find) one global version for every station of ``cfgs`` ({label: config}) on the
+    data known at ``as_of`` (:mod:`wq_pipeline.global_versions`) and record it and every
+    station's version: ``(training, run_id)``."""
+    prepared = prepare_global(cfgs, as_of)
+    archive = open_archive()  # inputs checked: a bad URL still fails before training
+    first = next(iter(cfgs.values()))
+    params = {"as_of": str(as_of), "data": str(first.data), "target": first.target, "sites": list(prepared.ready)}
+    with recorded_run(archive, "train", command, params) as run:
+        done = fit_global(prepared, registry)
+        for version in (done.version, *done.stations.values()):
+            archive.register_model_version(version.manifest)
+        run.message = (f"{'trained' if done.trained else 'already registered'} global version "
+                       f"{done.version.version} for {len(done.stations)} stations")
+    return done, run.run_id
 
 
 @dataclass

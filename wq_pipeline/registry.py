@@ -11,6 +11,13 @@ A version folder holds::
                            networks above and ``arrays.npz`` (e.g. the ensemble's error record,
                            read without pickle) for any other (``kind`` "forecaster")
 
+A *global* version (``kind`` "global", ``wq train --all-sites``) holds networks trained once on
+every station's pooled samples, with their pooled scalers, and the list of its stations. Each
+station gets its own version beside it, as any other forecaster's, except that its networks are
+not copied: its ``scalers.json`` holds the station's way into the pooled networks
+(:class:`~wq_pipeline.scaling.SeriesScaler`) and ``manifest["shared"]`` names the global
+version and the SHA-256 of each network file it uses there; loading verifies those too.
+
 ``manifest["kind"]`` says which (absent in versions saved before forecasters: component networks
 and scalers only); ``manifest["model"]`` names the model (absent: ``decomp_feca_lstm``).
 
@@ -42,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .errors import InputError
-from .scaling import Scaler
+from .scaling import Scaler, SeriesScaler, scaler_from_json
 
 if TYPE_CHECKING:  # keras is imported lazily: listing versions must not start TensorFlow
     import keras
@@ -59,8 +66,8 @@ FORECASTER = "forecaster.json"
 ARRAYS = "arrays.npz"
 #: what a version holds: component networks with scalers (before forecasters), a statistical
 #: forecaster's JSON state, or any forecaster's state with its networks and arrays
-KIND_NETWORKS, KIND_STATISTICAL, KIND_FORECASTER = "networks", "statistical", "forecaster"
-KINDS = (KIND_NETWORKS, KIND_STATISTICAL, KIND_FORECASTER)
+KIND_NETWORKS, KIND_STATISTICAL, KIND_FORECASTER, KIND_GLOBAL = "networks", "statistical", "forecaster", "global"
+KINDS = (KIND_NETWORKS, KIND_STATISTICAL, KIND_FORECASTER, KIND_GLOBAL)
 #: the model of a version whose manifest names none (every version before ``--model``)
 DEFAULT_MODEL = "decomp_feca_lstm"
 TMP_PREFIX = ".tmp-"
@@ -171,7 +178,7 @@ class ModelVersion:
 
     @property
     def kind(self) -> str:
-        """``"networks"`` or ``"statistical"``."""
+        """``"networks"``, ``"statistical"``, ``"forecaster"`` or ``"global"``."""
         return str(self.manifest.get("kind", KIND_NETWORKS))
 
     def sort_key(self) -> tuple[str, str, pd.Timestamp, pd.Timestamp]:
@@ -239,7 +246,7 @@ def _check_networks(manifest: dict, networks: list[tuple[str, Any, Scaler]]) -> 
     for name, _, scaler in networks:
         if not isinstance(name, str) or not _SAFE_NAME.match(name):
             raise ValueError(f"network name {name!r} is not a safe file name ([A-Za-z0-9_.-], no leading dot)")
-        if not isinstance(scaler, Scaler):
+        if not isinstance(scaler, (Scaler, SeriesScaler)):
             raise ValueError(f"network {name!r}: expected a Scaler, got {type(scaler).__name__}")
 
 
@@ -272,11 +279,21 @@ class Registry:
         _check_manifest(manifest, networks)
         return self._commit(manifest, lambda tmp: self._write_networks(tmp, networks))
 
-    def save_forecaster(self, manifest: dict, forecaster: "Forecaster") -> ModelVersion:
+    def save_global(self, manifest: dict, networks: list[tuple[str, "keras.Model", Scaler]],
+                    stations: list[str]) -> ModelVersion:
+        """Register a global version (idempotent, as :meth:`save`): ``networks`` trained on the
+        pooled samples of ``stations``, with their pooled scalers. The stations' own versions
+        are saved after it with :meth:`save_forecaster` ``(shared=...)``."""
+        return self.save({**manifest, "kind": KIND_GLOBAL, "stations": list(stations)}, networks)
+
+    def save_forecaster(self, manifest: dict, forecaster: "Forecaster",
+                        shared: ModelVersion | None = None) -> ModelVersion:
         """Register a fitted forecaster atomically (idempotent, as :meth:`save`): its state goes to
         ``forecaster.json``, its networks to ``networks/`` with ``scalers.json``, its arrays to
         ``arrays.npz``. The manifest gets ``kind`` ("statistical" for a JSON-only state, else
-        "forecaster"), ``model`` (the forecaster's name) and ``components`` (the network files)."""
+        "forecaster"), ``model`` (the forecaster's name) and ``components`` (the network files).
+        ``shared``: a global version whose networks (same names) these are; they are not copied,
+        the manifest records the global version and their SHA-256s."""
         from .models.forecaster import dump_forecaster
 
         parts = forecaster.parts()
@@ -286,10 +303,18 @@ class Registry:
         _check_common(manifest)
         if parts.networks:
             _check_networks(manifest, parts.networks)
+        if shared is not None:
+            if shared.kind != KIND_GLOBAL:
+                raise ValueError(f"shared networks come from a global version, {shared.version} is {shared.kind!r}")
+            rels = [f"{NETWORKS}/{name}.keras" for name in manifest["components"]]
+            missing = [r for r in rels if r not in shared.manifest["files"]]
+            if missing:
+                raise ValueError(f"global version {shared.version} has no {', '.join(missing)}")
+            manifest["shared"] = {"version": shared.version, "files": {r: shared.manifest["files"][r] for r in rels}}
         doc = dump_forecaster(forecaster)
 
         def write(tmp: Path) -> dict[str, str]:
-            files = self._write_networks(tmp, parts.networks) if parts.networks else {}
+            files = (self._write_networks(tmp, parts.networks, models=shared is None) if parts.networks else {})
             if parts.arrays:
                 import numpy as np
 
@@ -304,13 +329,16 @@ class Registry:
         return self._commit(manifest, write)
 
     @staticmethod
-    def _write_networks(tmp: Path, networks: list[tuple[str, "keras.Model", Scaler]]) -> dict[str, str]:
-        """Write ``networks/<name>.keras`` and ``scalers.json`` into ``tmp``; their SHA-256s."""
+    def _write_networks(tmp: Path, networks: list[tuple[str, "keras.Model", Scaler]],
+                        models: bool = True) -> dict[str, str]:
+        """Write ``networks/<name>.keras`` (unless not ``models``) and ``scalers.json`` into
+        ``tmp``; their SHA-256s."""
         net_dir = tmp / NETWORKS
-        os.mkdir(net_dir, 0o755)
-        os.chmod(net_dir, 0o755)
+        if models:
+            os.mkdir(net_dir, 0o755)
+            os.chmod(net_dir, 0o755)
         files: dict[str, str] = {}
-        for name, model, _ in networks:
+        for name, model, _ in networks if models else []:
             rel = f"{NETWORKS}/{name}.keras"
             path = tmp / rel
             model.save(path)
@@ -325,7 +353,8 @@ class Registry:
             scalers[name] = sc.to_json()
         _write_json(tmp / SCALERS, scalers)
         files[SCALERS] = _sha256_file(tmp / SCALERS)
-        _fsync(net_dir)
+        if models:
+            _fsync(net_dir)
         return files
 
     def _commit(self, manifest: dict, write: Any) -> ModelVersion:
@@ -455,7 +484,8 @@ class Registry:
         t = pd.Timestamp(as_of)
         if t.tzinfo is None:
             t = t.tz_localize("UTC")
-        eligible = [v for v in self.list(site, target) if v.trained_until <= t and (model is None or v.model == model)]
+        eligible = [v for v in self.list(site, target) if v.trained_until <= t and v.kind != KIND_GLOBAL
+                    and (model is None or v.model == model)]
         return eligible[-1] if eligible else None
 
     def load(self, version: str) -> LoadedModel:
@@ -476,25 +506,28 @@ class Registry:
         components = m.get("components")
         if not isinstance(files, dict) or not isinstance(components, list):
             raise InputError(f"{mv.path / MANIFEST}: corrupted manifest (no 'files' or 'components' list)")
-        root = mv.path.resolve()
-        for rel, digest in files.items():
-            path = (mv.path / rel).resolve()
-            if root not in path.parents:
-                raise InputError(f"{mv.path / MANIFEST}: corrupted manifest (file {rel!r} lies outside the version folder)")
-            if not path.is_file():
-                raise InputError(f"{mv.path / rel}: missing from model version '{mv.version}' (corrupted version)")
-            if _sha256_file(path) != digest:
-                raise InputError(f"{mv.path / rel}: corrupted (SHA-256 differs from the one recorded in "
-                                 f"{MANIFEST}); the model version '{mv.version}' cannot be trusted, retrain it")
+        _verify_files(mv, mv.path, files)
+        net_base, shared_files = mv.path, {}
+        if "shared" in m:
+            shared = m["shared"]
+            if not isinstance(shared, dict) or not isinstance(shared.get("files"), dict):
+                raise InputError(f"{mv.path / MANIFEST}: corrupted manifest (no 'files' in 'shared')")
+            owner = self._read(str(shared.get("version")))
+            if owner is None:
+                raise InputError(f"{mv.path / MANIFEST}: model version '{mv.version}' serves the networks of global "
+                                 f"version '{shared.get('version')}', which is not in the registry {self.root}")
+            net_base, shared_files = owner.path, shared["files"]
+            _verify_files(mv, net_base, shared_files)
         needed = ([FORECASTER] if mv.kind == KIND_STATISTICAL
                   else [SCALERS] + [f"{NETWORKS}/{name}.keras" for name in components])
         if mv.kind == KIND_FORECASTER:
             needed = [FORECASTER] + (needed if components else [])
-        unlisted = [rel for rel in needed if rel not in files]
+        unlisted = [rel for rel in needed if rel not in files and rel not in shared_files]
         if unlisted:
             raise InputError(f"{mv.path / MANIFEST}: corrupted manifest (no hash for {', '.join(unlisted)})")
-        networks = self._load_networks(mv, components) if mv.kind != KIND_STATISTICAL and components else []
-        if mv.kind == KIND_NETWORKS:
+        networks = (self._load_networks(mv, components, net_base)
+                    if mv.kind != KIND_STATISTICAL and components else [])
+        if mv.kind in (KIND_NETWORKS, KIND_GLOBAL):
             return LoadedModel(version=mv, networks=networks)
         from .models.forecaster import Parts, load_forecaster
 
@@ -518,16 +551,32 @@ class Registry:
         return LoadedModel(version=mv, networks=networks, forecaster=forecaster)
 
     @staticmethod
-    def _load_networks(mv: ModelVersion, components: list[str]) -> list[tuple[str, "keras.Model", Scaler]]:
-        """A version's networks with their scalers, in ``components`` order (files already verified)."""
+    def _load_networks(mv: ModelVersion, components: list[str], base: Path) -> list[tuple[str, "keras.Model", Scaler]]:
+        """A version's networks (from ``base``: its own folder, or its global version's) with its
+        scalers, in ``components`` order (files already verified)."""
         try:
             raw = json.loads((mv.path / SCALERS).read_text(encoding="utf-8"))
-            scalers = {name: Scaler.from_json(raw[name]) for name in components}
+            scalers = {name: scaler_from_json(raw[name]) for name in components}
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{mv.path / SCALERS}: corrupted (no scaler for every component: {exc})") from exc
 
         importlib.import_module("wq_pipeline.models.feca")  # registers FECA for deserialisation
-        return [(name, _load_network(mv.path / NETWORKS / f"{name}.keras"), scalers[name]) for name in components]
+        return [(name, _load_network(base / NETWORKS / f"{name}.keras"), scalers[name]) for name in components]
+
+
+def _verify_files(mv: ModelVersion, folder: Path, files: dict[str, str]) -> None:
+    """Every file of ``files`` ({path relative to ``folder``: SHA-256}) lies inside ``folder``,
+    exists and has its recorded hash; else :class:`InputError` naming the version."""
+    root = folder.resolve()
+    for rel, digest in files.items():
+        path = (folder / rel).resolve()
+        if root not in path.parents:
+            raise InputError(f"{mv.path / MANIFEST}: corrupted manifest (file {rel!r} lies outside {folder})")
+        if not path.is_file():
+            raise InputError(f"{folder / rel}: missing from model version '{mv.version}' (corrupted version)")
+        if _sha256_file(path) != digest:
+            raise InputError(f"{folder / rel}: corrupted (SHA-256 differs from the one recorded in "
+                             f"{mv.path / MANIFEST}); the model version '{mv.version}' cannot be trusted, retrain it")
 
 
 def _load_network(path: Path) -> "keras.Model":

@@ -152,3 +152,64 @@ class Scaler:
 def _stats(x: np.ndarray) -> tuple[float, float]:
     mean, std = float(np.nanmean(x)), float(np.nanstd(x))
     return mean, std if std > 1e-12 else 1.0
+
+
+@dataclass(frozen=True)
+class SeriesScaler:
+    """One series' way into and out of a network trained on several series' pooled samples
+    (:mod:`wq_pipeline.global_networks`): its inputs ``(n, W, C)`` are divided by its own
+    training ``spread`` per channel and get ``n_series`` one-hot series channels (1 in channel
+    ``series_index``), then the ``pooled`` scaler applies; the pooled network's outputs come back
+    through the pooled scaler and are multiplied by its ``target_spread`` (target units).
+
+    It has the :class:`Scaler` methods a served network uses (``transform_inputs``, ``inverse``,
+    ``to_json``), so every forecaster serves a global network as it serves its own.
+    """
+
+    pooled: Scaler
+    spread: tuple[float, ...]
+    target_spread: float
+    series_index: int
+    n_series: int
+
+    TYPE = "series_of_pooled"
+
+    @property
+    def mean(self) -> float:
+        return self.pooled.mean
+
+    @property
+    def std(self) -> float:
+        return self.pooled.std
+
+    def series_inputs(self, X: np.ndarray) -> np.ndarray:
+        """``(n, W, C)`` -> ``(n, W, C + n_series)``: unit-free, with the series' identifier."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.shape[-1] != len(self.spread):
+            raise ValueError(f"inputs have {X.shape[-1]} channels, the series was pooled with {len(self.spread)}")
+        onehot = np.zeros((*X.shape[:2], self.n_series))
+        onehot[:, :, self.series_index] = 1.0
+        return np.concatenate([X / np.asarray(self.spread), onehot], axis=2)
+
+    def transform_inputs(self, X: np.ndarray) -> np.ndarray:
+        return self.pooled.transform_inputs(self.series_inputs(X))
+
+    def inverse(self, z: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
+        if X is None:
+            raise ValueError("a series scaler needs the inputs to restore the level")
+        return self.pooled.inverse(z, self.series_inputs(X)) * self.target_spread
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "pooled": self.pooled.to_json(), "spread": list(self.spread),
+                "target_spread": self.target_spread, "series_index": self.series_index, "n_series": self.n_series}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "SeriesScaler":
+        return cls(pooled=Scaler.from_json(d["pooled"]), spread=tuple(float(s) for s in d["spread"]),
+                   target_spread=float(d["target_spread"]), series_index=int(d["series_index"]),
+                   n_series=int(d["n_series"]))
+
+
+def scaler_from_json(d: dict[str, Any]) -> "Scaler | SeriesScaler":
+    """A network's scaler as :meth:`Scaler.to_json` or :meth:`SeriesScaler.to_json` wrote it."""
+    return SeriesScaler.from_json(d) if d.get("type") == SeriesScaler.TYPE else Scaler.from_json(d)

@@ -142,12 +142,7 @@ def train_version(cfg: EvaluateConfig, registry: Registry, *, as_of: pd.Timestam
                                  cfg.interval_options(view.step_hours))
         cov, fold = None, None
     else:
-        for name, part, minimum in (("training", train, 50), ("validation", val, 10)):
-            if part.size < minimum:
-                raise InputError(
-                    f"{cfg.data}: '{cfg.target}' up to {times[-1].isoformat()} yields {part.size} {name} origins with "
-                    f"window {cfg.window}, decomposition window {cfg.decomp_window} and horizon {cfg.horizon} "
-                    f"(at least {minimum} needed); train on more data (a later --as-of) or shorten the windows")
+        check_origins(cfg, times, train, val)
         plan = training_plan(station, values, observed, times, cfg, train, val)
         if progress:
             progress(f"fitting every model on {train.size} training and {val.size} validation origins")
@@ -166,6 +161,17 @@ def train_version(cfg: EvaluateConfig, registry: Registry, *, as_of: pd.Timestam
                   **info},
     )
     return _save(registry, manifest, forecaster, cfg, cov, fold.decomposer_fitted if fold else {}), True
+
+
+def check_origins(cfg: EvaluateConfig, times: pd.DatetimeIndex, train: np.ndarray, val: np.ndarray) -> None:
+    """Enough training and validation origins for the networks, else :class:`InputError`."""
+    where = f"{cfg.data}" + (f" site {cfg.site}" if cfg.site else "")
+    for name, part, minimum in (("training", train, 50), ("validation", val, 10)):
+        if part.size < minimum:
+            raise InputError(
+                f"{where}: '{cfg.target}' up to {times[-1].isoformat()} yields {part.size} {name} origins with "
+                f"window {cfg.window}, decomposition window {cfg.decomp_window} and horizon {cfg.horizon} "
+                f"(at least {minimum} needed); train on more data (a later --as-of) or shorten the windows")
 
 
 def training_plan(station: StationSeries, values: np.ndarray, observed: np.ndarray, times: pd.DatetimeIndex,
@@ -247,7 +253,7 @@ def with_record(model: Forecaster, times_utc_ns: np.ndarray, forecasts: np.ndarr
 
 
 def _save(registry: Registry, manifest: dict[str, Any], forecaster: Forecaster, cfg: EvaluateConfig,
-          cov: Covariates | None, learnt: dict[str, Any]) -> ModelVersion:
+          cov: Covariates | None, learnt: dict[str, Any], shared: ModelVersion | None = None) -> ModelVersion:
     """Register a fitted forecaster with its covariate record and decomposition settings (with
     what the decomposer ``learnt`` on training windows)."""
     if cov is not None:
@@ -256,7 +262,7 @@ def _save(registry: Registry, manifest: dict[str, Any], forecaster: Forecaster, 
         manifest["decomposer_params"] = {**make_decomposer_params(cfg), **learnt}
     else:
         manifest["method"] = cfg.model
-    return registry.save_forecaster(manifest, forecaster)
+    return registry.save_forecaster(manifest, forecaster, shared=shared)
 
 
 def make_decomposer_params(cfg: EvaluateConfig) -> dict[str, Any]:
