@@ -62,6 +62,11 @@ def deployment_parameters(settings: ServeSettings) -> dict[str, Any]:
             "database": settings.archive.database, "models": str(settings.archive.models)}
 
 
+def retrain_parameters(settings: ServeSettings) -> dict[str, Any]:
+    """The retrain deployment's parameters: the common ones, and whether it trains global versions."""
+    return {**deployment_parameters(settings), "global_networks": settings.schedule.retrain_global}
+
+
 def _specs(settings: ServeSettings) -> list[tuple[Flow, dict[str, Any]]]:
     """``(flow with the configured task runner, to_deployment keyword arguments)`` per deployment."""
     if not settings.stations:
@@ -76,7 +81,7 @@ def _specs(settings: ServeSettings) -> list[tuple[Flow, dict[str, Any]]]:
                         f"({settings.schedule.forecast_cron}, {tz})")),
         (train_flow.with_options(task_runner=task_runner_for(settings.runner)), dict(
             name=RETRAIN_DEPLOYMENT, schedules=[Cron(settings.schedule.retrain_cron, timezone=tz)],
-            parameters=params, tags=["wq", "train"],
+            parameters=retrain_parameters(settings), tags=["wq", "train"],
             description=f"Retrain {n} station(s) on the data known at each run's scheduled time "
                         f"({settings.schedule.retrain_cron}, {tz})")),
     ]

@@ -52,7 +52,8 @@ from wq_pipeline.alerts import ALERT_EVENT, alert_markdown, alert_sentence
 from wq_pipeline.archive import Archive
 from wq_pipeline.config import EvaluateConfig
 from wq_pipeline.errors import InputError
-from wq_pipeline.jobs import backfill_job, forecast_job, train_job
+from wq_pipeline.global_versions import global_groups
+from wq_pipeline.jobs import backfill_job, forecast_job, train_global_job, train_job
 from wq_pipeline.registry import Registry
 from wq_pipeline.settings import load_serve_settings
 
@@ -125,21 +126,22 @@ def _label(cfg: EvaluateConfig) -> str:
     return f"{cfg.site or Path(cfg.data).stem}-{cfg.target}"
 
 
-def _collect(futures: list[PrefectFuture], configs: list[EvaluateConfig], what: str) -> list[dict[str, Any]]:
+def _collect(futures: list[PrefectFuture], labels: list[str], what: str) -> list[Any]:
     """Results of all stations; raises :class:`StationsFailed` after all finished if any failed."""
     logger = get_run_logger()
     wait(futures)
     results, failed = [], []
-    for fut, cfg in zip(futures, configs):
+    for fut, label in zip(futures, labels):
         if fut.state.is_completed():
             results.append(fut.result())
         else:
             exc = fut.result(raise_on_failure=False)
-            failed.append(f"{_label(cfg)}: {type(exc).__name__}: {exc}")
+            failed.append(f"{label}: {type(exc).__name__}: {exc}")
     for line in failed:
         logger.error("%s failed for %s", what, line)
     if failed:
-        raise StationsFailed(f"{what} failed for {len(failed)} of {len(configs)} station(s): " + "; ".join(failed))
+        raise StationsFailed(f"{what} failed for {len(failed)} of {len(labels)} station(s) or group(s): "
+                             + "; ".join(failed))
     return results
 
 
@@ -217,6 +219,29 @@ def train_station(station: dict[str, Any], as_of: str, database: str, models: st
             "run_id": run_id}
 
 
+@_task("train-global")
+def train_global_stations(stations: list[dict[str, Any]], as_of: str, database: str, models: str,
+                          command: str = "prefect") -> list[dict[str, Any]]:
+    """Train (or find) one global version for ``stations`` (one file, target and model settings)
+    on the data known at ``as_of``: their networks once, on every station's samples, in one task."""
+    logger = get_run_logger()
+    cfgs = {_label(c): c for c in (EvaluateConfig.model_validate(s) for s in stations)}
+    try:
+        done, run_id = train_global_job(cfgs, Registry(Path(models)), lambda: Archive(database), as_of=as_of,
+                                        command=command)
+    except Exception as exc:
+        logger.error("global training of %s as of %s failed: %s: %s", ", ".join(cfgs), as_of,
+                     type(exc).__name__, exc)
+        raise
+    logger.info("%s global version %s for %d stations", "registered" if done.trained else "already registered",
+                done.version.version, len(done.stations))
+    for label, why in done.skipped.items():
+        logger.warning("global training as of %s left out %s: %s", as_of, label, why)
+    return [{"site": v.site, "target": v.target, "version": v.version, "as_of": as_of, "trained": done.trained,
+             "trained_until": v.manifest["training_period"]["end"], "validation": v.manifest.get("validation"),
+             "global_version": done.version.version, "run_id": run_id} for v in done.stations.values()]
+
+
 @_task("backfill-station")
 def backfill_station(station: dict[str, Any], start: str, end: str, every: str, retrain_every: str | None,
                      model_version: str | None, database: str, models: str, command: str = "prefect") -> dict[str, Any]:
@@ -249,7 +274,7 @@ def _fan_out(kind: str, station_task: Any, stations: list[dict[str, Any]] | None
     command = _command(kind)
     futures = [station_task.with_options(task_run_name=f"{kind}-{_label(c)}")
                .submit(c.model_dump(mode="json"), when, db, reg, command) for c in configs]
-    return _collect(futures, configs, kind)
+    return _collect(futures, [_label(c) for c in configs], kind)
 
 
 # --------------------------------------------------------------------------- flows
@@ -265,10 +290,34 @@ def forecast_flow(stations: list[dict[str, Any]] | None = None, as_of: str | Non
 
 @flow(name="wq-train", task_runner=ThreadPoolTaskRunner(max_workers=DEFAULT_THREADS))
 def train_flow(stations: list[dict[str, Any]] | None = None, as_of: str | None = None,
-               database: str | None = None, models: str | None = None) -> list[dict[str, Any]]:
+               database: str | None = None, models: str | None = None,
+               global_networks: bool = False) -> list[dict[str, Any]]:
     """Train every station's model version on the data known at ``as_of`` (default: this run's
-    scheduled start time) and record it. Idempotent: an existing version is found, not retrained."""
-    return _fan_out("train", train_station, stations, as_of, database, models)
+    scheduled start time) and record it. Idempotent: an existing version is found, not retrained.
+    ``global_networks``: one global version per group of stations sharing a file, a target and
+    model settings, each group one task (its networks trained once); a station alone in its
+    group is trained as usual."""
+    if not global_networks:
+        return _fan_out("train", train_station, stations, as_of, database, models)
+    configs = _station_configs(stations)
+    when = run_as_of(as_of)
+    db, reg = _stores(database, models)
+    groups = global_groups(configs)
+    get_run_logger().info("train as of %s: %d global version(s) and %d single station(s) on %s", when,
+                          sum(len(g) > 1 for g in groups), sum(len(g) == 1 for g in groups), _runner_name())
+    command = _command("train")
+    futures, labels = [], []
+    for group in groups:
+        if len(group) > 1:
+            fut = train_global_stations.with_options(task_run_name=f"train-global-{group[0].target}").submit(
+                [c.model_dump(mode="json") for c in group], when, db, reg, command)
+        else:
+            fut = train_station.with_options(task_run_name=f"train-{_label(group[0])}").submit(
+                group[0].model_dump(mode="json"), when, db, reg, command)
+        futures.append(fut)
+        labels.append(" + ".join(_label(c) for c in group))
+    results = _collect(futures, labels, "train")
+    return [row for r in results for row in (r if isinstance(r, list) else [r])]
 
 
 @flow(name="wq-backfill")

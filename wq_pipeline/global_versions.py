@@ -84,6 +84,16 @@ def _settings(cfg: EvaluateConfig) -> dict[str, Any]:
     return {k: v for k, v in model_settings(cfg).items() if k != "site"}
 
 
+def global_groups(configs: list[EvaluateConfig]) -> list[list[EvaluateConfig]]:
+    """``configs`` grouped by file, target and model settings (in first-seen order): the stations
+    one global version can serve together."""
+    groups: dict[str, list[EvaluateConfig]] = {}
+    for cfg in configs:
+        key = content_sha256({"data": str(cfg.data), "target": cfg.target, "settings": _settings(cfg)})
+        groups.setdefault(key, []).append(cfg)
+    return list(groups.values())
+
+
 def _prepare(cfg: EvaluateConfig, as_of: str | None) -> _Station:
     station = load_stage(cfg)
     when = None

@@ -15,6 +15,7 @@ A config file (TOML)::
     forecast_cron = "0 * * * *"           # every hour, on the hour
     retrain_cron = "30 2 * * 1"           # Mondays 02:30
     timezone = "America/New_York"
+    retrain_global = false                # true: one global version per file and target
 
     [runner]
     task_runner = "thread"                # or "dask"
@@ -63,6 +64,9 @@ class ScheduleSettings(BaseModel):
     forecast_cron: str = "0 * * * *"
     retrain_cron: str = "30 2 * * 1"
     timezone: str = "UTC"
+    #: the retrain trains one global version per group of stations that share a file, a target
+    #: and model settings (networks trained once on the group's pooled samples), not one per station
+    retrain_global: bool = False
 
     @field_validator("timezone")
     @classmethod

@@ -98,7 +98,9 @@ horizon = 6
     for d in deployments:
         assert d.entrypoint.endswith("flows/operations.py:" + ("forecast_flow" if d.flow_name == "wq-forecast"
                                                                 else "train_flow"))
-        assert set(d.parameters) == {"stations", "database", "models"}  # no as_of: nothing frozen at build time
+        # no as_of: nothing frozen at build time
+        assert set(d.parameters) == {"stations", "database", "models"} | (
+            {"global_networks"} if d.flow_name == "wq-train" else set())
         assert d.parameters["database"] == f"sqlite:///{tmp_path / 'db' / 'wq.db'}"
         assert d.parameters["models"] == str(tmp_path / "registry")
         assert [(s["target"], s["freq"], s["horizon"]) for s in d.parameters["stations"]] == [
@@ -372,3 +374,32 @@ def test_a_station_served_by_a_statistical_model(stores):
     assert len(q) == 3 * 9 and (q.groupby("step")["value"].apply(lambda v: np.diff(v.to_numpy()).min()) >= 0).all()
     median = q[q["level"] == 0.5].sort_values("step")["value"].to_numpy()
     assert np.abs(median - rows.sort_values("step")["value"].to_numpy()).max() < 2.0  # mg/L, near the forecast
+
+
+def test_a_retrain_with_global_networks_trains_each_group_once_and_serves_every_station(stores, shared_data):
+    """``retrain_global``: the train flow trains one global version for the stations sharing a
+    file, target and settings (one task), a station alone in its group as usual; the forecast flow
+    serves every station from its version; a rerun trains nothing."""
+    from flows.operations import forecast_flow, train_flow
+
+    _, _, database, models, _, _ = stores
+    daily = dict(data=str(shared_data / "neon_aquatics_daily_2020_2022.csv.gz"), time_col="datetime", freq="1D",
+                 window=14, decomp_window=32, horizon=3, modes=2, epochs=2, units=4, seed=1)
+    stations = [{**daily, "site": s, "target": "oxygen"} for s in ("BARC", "SUGG")]
+    alone = {**daily, "site": "BARC", "target": "temperature"}
+    trained = train_flow([*stations, alone], as_of="2022-01-01", database=database, models=models,
+                         global_networks=True)
+    by_target = {}
+    for row in trained:
+        by_target.setdefault(row["target"], []).append(row)
+    assert [r["site"] for r in by_target["oxygen"]] == ["BARC", "SUGG"] and all(r["trained"] for r in trained)
+    (g,) = {r["global_version"] for r in by_target["oxygen"]}
+    registry = Registry(Path(models))
+    assert registry.get(g).kind == "global" and registry.get(g).manifest["stations"] == ["BARC", "SUGG"]
+    assert "global_version" not in by_target["temperature"][0]  # alone: trained as usual
+    issued = forecast_flow([*stations, alone], as_of="2022-03-01", database=database, models=models)
+    assert [i["version"] for i in issued] == [r["version"] for r in (*by_target["oxygen"], *by_target["temperature"])]
+    assert all(i["rows_written"] == 3 for i in issued)
+    again = train_flow([*stations, alone], as_of="2022-01-01", database=database, models=models,
+                       global_networks=True)
+    assert not any(r["trained"] for r in again)
