@@ -124,3 +124,29 @@ def test_a_global_version_serves_every_station_from_the_registry(shared_data, tm
                "--as-of", "2022-03-02", *store])
     err = capsys.readouterr().err
     assert rc == 2 and "lstm.keras: corrupted" in err, err
+
+
+def test_evaluate_global_against_local_compares_the_main_model_on_the_same_points(shared_data, tmp_path, capsys):
+    import json
+
+    data = shared_data / "neon_aquatics_daily_2020_2022.csv.gz"
+    args = ["evaluate", "--data", str(data), "--site", "BARC,SUGG", "--target", "oxygen", "--freq", "1D",
+            "--time-col", "datetime", "--window", "14", "--decomp-window", "32", "--horizon", "3", "--modes", "2",
+            "--epochs", "2", "--units", "4", "--seed", "1", "--test-start", "2022-01-01", "--no-flow"]
+    rc = main([*args, "--against-local", "--out", str(tmp_path / "bad")])
+    assert rc == 2 and "give --global too" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    out = tmp_path / "out"
+    assert main([*args, "--global", "--against-local", "--out", str(out)]) == 0
+    table = pd.read_csv(out / "global_vs_local.csv")
+    assert list(table["series"]) == ["BARC", "SUGG", "all"] and table["same_points"].all()
+    for row in table.iloc[:2].itertuples():
+        for which, folder in (("global", out / row.series), ("local", out / "local" / row.series)):
+            m = json.loads((folder / "metrics.json").read_text())
+            assert (folder / "report.html").is_file()
+            assert m["models"]["ensemble"]["n_points"] == row.n_points
+            assert getattr(row, f"rmse_{which}") == pytest.approx(m["models"]["ensemble"]["rmse"], rel=1e-5)
+            assert ("global_networks" in m) == (which == "global")
+        assert row.global_at_most_local == float(row.crps_global <= row.crps_local)
+    assert table.iloc[2]["global_at_most_local"] == pytest.approx(table.iloc[:2]["global_at_most_local"].mean())
+    assert "id=global-vs-local" in (out / "summary.html").read_text()
+    assert "global networks against local ones" in (out / "summary.md").read_text()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import shlex
 import sys
 import traceback
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -259,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "once on the pooled samples of every series (each scaled by its own training spread, with a "
                    "series identifier channel) instead of once per series; QC, decomposition, baselines, ensemble "
                    "weights and scores stay per series. Runs the series in-process, side by side")
+    e.add_argument("--against-local", action="store_true",
+                   help="with --global: also evaluate every series with its own networks into DIR/local/<series>/ "
+                   "and compare the main model on the same points (DIR/global_vs_local.csv, summary.*)")
     e.add_argument("--out", type=Path, default=d["out"].default, help="output folder")
     e.add_argument("--no-flow", action="store_true",
                    help="run the stages in-process without Prefect (same results; no flow run is recorded)")
@@ -528,7 +532,10 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
                              "several sites with --site A,B or --all-sites, or several --data files)")
         if a.protocol != "stepwise" or a.register:
             raise InputError("--global runs the honest stepwise protocol only, and registers nothing "
-                             "(leave out --protocol and --register)")
+                             "(leave out --protocol and --register; 'wq train --all-sites' registers a global "
+                             "version)")
+    elif a.against_local:
+        raise InputError("--against-local compares global networks with local ones: give --global too")
     runnable, skipped = [], {}
     for s in series:  # bad input fails here, before Prefect starts and before anything is written
         try:
@@ -551,7 +558,11 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
               f"{', '.join(s.label for s in runnable)}" + (f"; skipping {len(skipped)}" if skipped else "") + "\n")
         for label, why in skipped.items():
             print(f"  skipped {label}: {why}")
+    t0 = time.perf_counter()
     results = _evaluate_global(runnable, skipped) if a.global_networks else {}
+    global_seconds = time.perf_counter() - t0
+    if a.against_local:
+        results = _against_local(a, runnable, results)
     for s in runnable if not a.global_networks else []:
         try:
             results[s.label] = _evaluate_target(a, s.cfg, registry_dir)
@@ -565,10 +576,21 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
 
         out = a.out
         table = summary_table(results)
+        md_extra = html_extra = ""
+        tables = {"summary.csv": table}
+        if a.against_local:
+            from .summary import comparison_html, comparison_markdown, global_vs_local
+
+            comparison = global_vs_local(table)
+            tables["global_vs_local.csv"] = comparison
+            md_extra = comparison_markdown(comparison, global_seconds)
+            html_extra = comparison_html(comparison, global_seconds)
         write_outputs(out, {"series": [s.label for s in series], "rows": table.to_dict(orient="records"),
-                            "skipped": [{"series": k, "reason": v} for k, v in skipped.items()]},
-                      {"summary.csv": table}, name="summary.json")
-        for name, text in (("summary.md", summary_markdown(table, skipped)), ("summary.html", summary_html(table, skipped))):
+                            "skipped": [{"series": k, "reason": v} for k, v in skipped.items()],
+                            **({"global_seconds": round(global_seconds, 1)} if a.global_networks else {})},
+                      tables, name="summary.json")
+        for name, text in (("summary.md", summary_markdown(table, skipped, md_extra)),
+                           ("summary.html", summary_html(table, skipped, html_extra))):
             tmp = out / f".{name}.tmp"
             tmp.write_text(text)
             os.replace(tmp, out / name)
@@ -591,13 +613,32 @@ def _evaluate_global(runnable: list[_Series], skipped: dict[str, str]) -> dict[s
             raise exc
         skipped[label] = str(exc)
         print(f"  skipped {label}: {exc}")
+    from .report import build_report
+
     out = {}
     for s in runnable:
         if s.label in results:
             m = results[s.label].metrics
+            build_report(s.cfg.out)
             print(f"{s.label}:\n{metrics_table(m)}\n")
             out[s.label] = {"stepwise": m}
     return out
+
+
+def _against_local(a: argparse.Namespace, runnable: list[_Series], results: dict[str, dict]) -> dict[str, dict]:
+    """Evaluate every series of a ``--global`` run again with its own networks, into
+    ``DIR/local/<series>``: ``{series: {GLOBAL_NETWORKS: metrics, LOCAL_NETWORKS: metrics}}``."""
+    from .summary import GLOBAL_NETWORKS, LOCAL_NETWORKS, folder_name
+
+    both = {}
+    for s in runnable:
+        if s.label not in results:
+            continue
+        print(f"{s.label}, local networks:")
+        local_out = a.out / "local" / Path(*[folder_name(p) for p in s.label.split("/")])
+        local = _evaluate_target(a, s.cfg.model_copy(update={"out": local_out}), None)["stepwise"]
+        both[s.label] = {GLOBAL_NETWORKS: results[s.label]["stepwise"], LOCAL_NETWORKS: local}
+    return both
 
 
 def _evaluate_target(a: argparse.Namespace, cfg: EvaluateConfig, registry_dir: str | None) -> dict[str, dict]:

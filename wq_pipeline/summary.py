@@ -114,6 +114,90 @@ def pooled_over_series(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=list(COLUMNS))
 
 
+GLOBAL_NETWORKS, LOCAL_NETWORKS = "global networks", "local networks"
+
+
+def global_vs_local(table: pd.DataFrame) -> pd.DataFrame:
+    """The main model with global networks against local ones (``wq evaluate --global
+    --against-local``: the rows of protocols :data:`GLOBAL_NETWORKS` and :data:`LOCAL_NETWORKS`),
+    per series on its pooled test points, then one row ``series == "all"``: point-weighted
+    means and the share of series where the global CRPS (RMSE where there is none) is at most
+    the local one. ``same_points`` says whether both scored the same number of points."""
+    pooled = _pooled(table)
+    main = pooled[pooled["main"].astype(bool)]
+    rows = []
+    for series, g in main.groupby(_key(main), sort=False):
+        by = g.set_index("protocol")
+        if not {GLOBAL_NETWORKS, LOCAL_NETWORKS} <= set(by.index):
+            continue
+        gl, lo = by.loc[GLOBAL_NETWORKS], by.loc[LOCAL_NETWORKS]
+        use = "crps" if _finite(gl["crps"]) and _finite(lo["crps"]) else "rmse"
+        rows.append({"series": series, "site": gl["site"], "target": gl["target"], "model": gl["model"],
+                     "n_points": gl["n_points"], "same_points": gl["n_points"] == lo["n_points"],
+                     "crps_global": gl["crps"], "crps_local": lo["crps"], "rmse_global": gl["rmse"],
+                     "rmse_local": lo["rmse"], "seconds_global": gl["seconds"], "seconds_local": lo["seconds"],
+                     "global_at_most_local": bool(gl[use] <= lo[use]) if _finite(gl[use]) and _finite(lo[use]) else None})
+    out = pd.DataFrame(rows)
+    if len(out) > 1:
+        n = pd.to_numeric(out["n_points"], errors="coerce").fillna(0).to_numpy(float)
+
+        def wmean(col: str) -> float | None:
+            v = pd.to_numeric(out[col], errors="coerce").to_numpy(float)
+            ok = np.isfinite(v) & (n > 0)
+            return float(np.sum(v[ok] * n[ok]) / np.sum(n[ok])) if ok.any() else None
+
+        wins = [w for w in out["global_at_most_local"] if w is not None]
+        out = pd.concat([out, pd.DataFrame([{
+            "series": ALL_SERIES, "site": f"{len(out)} series", "target": "", "model": out["model"].iloc[0],
+            "n_points": int(n.sum()), "same_points": bool(out["same_points"].all()),
+            "crps_global": wmean("crps_global"), "crps_local": wmean("crps_local"),
+            "rmse_global": wmean("rmse_global"), "rmse_local": wmean("rmse_local"),
+            "seconds_global": None, "seconds_local": float(pd.to_numeric(out["seconds_local"]).sum()),
+            "global_at_most_local": float(np.mean(wins)) if wins else None}])], ignore_index=True)
+    return out
+
+
+def comparison_markdown(comparison: pd.DataFrame, global_seconds: float | None) -> str:
+    """:func:`global_vs_local` as Markdown, with the two runs' wall times."""
+    lines = ["Main model, global networks against local ones, on each series' own test points (CRPS at step H; "
+             "last row: point-weighted means and the share of series where global is at most local):", "",
+             "| series | points | same points | CRPS global | CRPS local | RMSE global | RMSE local | "
+             "global <= local |", "|---|---|---|---|---|---|---|---|"]
+    for r in comparison.itertuples(index=False):
+        w = r.global_at_most_local
+        share = f"{w:.0%}" if r.series == ALL_SERIES and w is not None else ("yes" if w else "no" if w is not None else "n/a")
+        lines.append(f"| {r.series} | {r.n_points} | {'yes' if r.same_points else 'NO'} | {_fmt(r.crps_global, 3)} | "
+                     f"{_fmt(r.crps_local, 3)} | {_fmt(r.rmse_global, 3)} | {_fmt(r.rmse_local, 3)} | {share} |")
+    local = pd.to_numeric(comparison[comparison["series"] != ALL_SERIES]["seconds_local"], errors="coerce").sum()
+    if global_seconds is not None:
+        lines += ["", f"Wall time: the global run {global_seconds:.0f} s; the local runs {local:.0f} s together "
+                  f"(ratio {global_seconds / local:.2f})." if local else ""]
+    return "\n".join(lines) + "\n"
+
+
+def comparison_html(comparison: pd.DataFrame, global_seconds: float | None) -> str:
+    """:func:`global_vs_local` as an HTML section (green: global at most local)."""
+    rows = []
+    for r in comparison.itertuples(index=False):
+        w = r.global_at_most_local
+        if r.series == ALL_SERIES:
+            cell = f"<td>{w:.0%} of series</td>" if w is not None else "<td>n/a</td>"
+        else:
+            cell = f"<td{' class=beats' if w else ''}>{'yes' if w else 'no' if w is not None else 'n/a'}</td>"
+        rows.append(f"<tr><td>{html.escape(str(r.series))}</td><td>{r.n_points}</td>"
+                    f"<td>{'yes' if r.same_points else '<b>NO</b>'}</td><td>{_fmt(r.crps_global, 3)}</td>"
+                    f"<td>{_fmt(r.crps_local, 3)}</td><td>{_fmt(r.rmse_global, 3)}</td><td>{_fmt(r.rmse_local, 3)}</td>"
+                    + cell + "</tr>")
+    local = pd.to_numeric(comparison[comparison["series"] != ALL_SERIES]["seconds_local"], errors="coerce").sum()
+    times = (f"<p>Wall time: the global run {global_seconds:.0f} s; the local runs {local:.0f} s together "
+             f"(ratio {global_seconds / local:.2f}).</p>") if global_seconds is not None and local else ""
+    return ("<h2 id=global-vs-local>Global networks against local ones</h2><p>The main model on each series' own test "
+            "points, CRPS and RMSE at step H; the last row: point-weighted means and the share of series where the "
+            "global CRPS is at most the local one.</p><table><tr><th>series</th><th>points</th><th>same points</th>"
+            "<th>CRPS global</th><th>CRPS local</th><th>RMSE global</th><th>RMSE local</th><th>global &le; local</th>"
+            "</tr>" + "".join(rows) + "</table>" + times + "\n")
+
+
 def _pooled(table: pd.DataFrame) -> pd.DataFrame:
     """The pooled rows of each series (all rows of a table from before folds existed)."""
     table = _series_rows(table)
@@ -157,10 +241,10 @@ def fold_ratios(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=cols)
 
 
-def summary_markdown(table: pd.DataFrame, skipped: dict[str, str] | None = None) -> str:
+def summary_markdown(table: pd.DataFrame, skipped: dict[str, str] | None = None, extra: str = "") -> str:
     """The table as Markdown: one row per series and protocol, NSE / RMSE of every model (pooled
     over the folds), the rows pooled over the sites, the main model against the best baseline in
-    every fold, and the series skipped with the reason."""
+    every fold, and the series skipped with the reason (``extra``, Markdown, goes before them)."""
     pooled = _pooled(table)
     models = list(dict.fromkeys(pooled["model"]))
     head = "| series | protocol | " + " | ".join(f"{m} NSE / RMSE" for m in models) + " | best baseline | run s |"
@@ -188,6 +272,8 @@ def summary_markdown(table: pd.DataFrame, skipped: dict[str, str] | None = None)
         for r in ratios.itertuples(index=False):
             lines.append(f"| {r.series} | {r.protocol} | {r.fold} | {r.model} | {_fmt(r.rmse, 3)} | {r.best_baseline} | "
                          f"{_fmt(r.rmse_best, 3)} | {_fmt(r.ratio, 3)} | {_fmt(r.mse_skill_vs_best_baseline, 3)} |")
+    if extra:
+        lines += ["", extra.rstrip("\n")]
     if skipped:
         lines += ["", f"Skipped ({len(skipped)}):", ""] + [f"- {k}: {v}" for k, v in skipped.items()]
     return "\n".join(lines) + "\n"
@@ -198,9 +284,9 @@ def _over_sites(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["series"] == ALL_SERIES] if "series" in table else table.iloc[:0]
 
 
-def summary_html(table: pd.DataFrame, skipped: dict[str, str] | None = None) -> str:
+def summary_html(table: pd.DataFrame, skipped: dict[str, str] | None = None, extra: str = "") -> str:
     """A self-contained HTML page of :func:`summary_markdown`'s tables, each series linking to its
-    own report (``<series>/report.html``)."""
+    own report (``<series>/report.html``); ``extra``: HTML placed before the skipped series."""
     pooled = _pooled(table)
     models = list(dict.fromkeys(pooled["model"]))
     head = "".join(f"<th>{html.escape(m)}<br>NSE / RMSE</th>" for m in models)
@@ -251,7 +337,7 @@ def summary_html(table: pd.DataFrame, skipped: dict[str, str] | None = None) -> 
             "<h1>Summary across series</h1><p>Step H on each series' own test points. Green: lower RMSE than every "
             "baseline of that series. Click a series for its full report.</p>"
             f"<table><tr><th>series</th><th>protocol</th>{head}<th>best baseline</th><th>run s</th></tr>"
-            + "".join(rows) + "</table>\n" + over_table + fold_table + skip)
+            + "".join(rows) + "</table>\n" + over_table + fold_table + extra + skip)
 
 
 def _finite(v: Any) -> bool:
