@@ -1,4 +1,10 @@
-"""Prefect flow for one evaluation run. Thin: every stage is a library function run as a task.
+"""Prefect flows for evaluation runs. Thin: every stage is a library function run as a task.
+
+``evaluate_flow`` evaluates one series, each stage a task. ``evaluate_series_flow`` evaluates
+several (``wq evaluate --site A,B``, ``--all-sites``, several ``--data``): one task per series,
+submitted through the flow's task runner, so series fan out over threads or, with
+``[runner] task_runner = "dask"``, over a Dask cluster's workers (``wq evaluate --config``); a
+series with bad input is reported and the others go on.
 
 Decompositions are cached by a content hash of their input series, forecast positions and
 parameters (the key comes from :func:`wq_pipeline.pipeline.decomposition_cache_key`), so a rerun
@@ -17,6 +23,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from wq_pipeline.config import EvaluateConfig
+from wq_pipeline.errors import InputError
 from wq_pipeline.pipeline import MODEL_NAMES, StageRunner, run_evaluation
 from wq_pipeline.registry import Registry
 from wq_pipeline.report import build_report
@@ -118,3 +125,41 @@ def evaluate_flow(config: dict[str, Any], register_to: str | None = None) -> dic
                              description=f"wq evaluate: {cfg.target} ({cfg.protocol})")
     report_task(str(cfg.out))
     return result.metrics
+
+
+@task(name="evaluate-series", cache_policy=NO_CACHE, persist_result=False)
+def evaluate_series(config: dict[str, Any], register_to: str | None = None) -> dict[str, Any]:
+    """Evaluate one series in this task (its stages in-process), write its outputs and report,
+    register its main model when asked; returns ``metrics.json``'s content."""
+    cfg = EvaluateConfig.model_validate(config)
+    result = run_evaluation(cfg, runner=StageRunner())
+    if register_to:
+        result.metrics["model_version"] = register_evaluation(result, cfg, Registry(Path(register_to))).version
+    build_report(cfg.out)
+    return result.metrics
+
+
+@flow(name="wq-evaluate-series", log_prints=True)
+def evaluate_series_flow(configs: dict[str, dict[str, Any]], register_to: str | None = None
+                         ) -> dict[str, dict[str, Any] | str]:
+    """Evaluate every series of ``configs`` ({label: config}), one task each through the flow's
+    task runner. Returns ``{label: metrics}``, or ``{label: reason}`` for a series with bad input
+    (:class:`~wq_pipeline.errors.InputError`); any other failure fails the flow run once every
+    series has finished."""
+    futures = {label: evaluate_series.with_options(task_run_name=f"evaluate-{label}").submit(cfg, register_to)
+               for label, cfg in configs.items()}
+    out: dict[str, dict[str, Any] | str] = {}
+    failed = []
+    for label, fut in futures.items():
+        fut.wait()
+        if fut.state.is_completed():
+            out[label] = fut.result()
+            continue
+        exc = fut.result(raise_on_failure=False)
+        if isinstance(exc, InputError):
+            out[label] = str(exc)
+        else:
+            failed.append(f"{label}: {type(exc).__name__}: {exc}")
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(configs)} series failed: " + "; ".join(failed))
+    return out

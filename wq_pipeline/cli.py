@@ -260,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "once on the pooled samples of every series (each scaled by its own training spread, with a "
                    "series identifier channel) instead of once per series; QC, decomposition, baselines, ensemble "
                    "weights and scores stay per series. Runs the series in-process, side by side")
+    e.add_argument("--series-workers", type=int, default=1, metavar="N",
+                   help="with several series and the thread task runner: evaluate N series at once (each already "
+                   "trains on every core); with [runner] task_runner = \"dask\" in --config the series fan out "
+                   "over the Dask cluster's workers instead")
     e.add_argument("--against-local", action="store_true",
                    help="with --global: also evaluate every series with its own networks into DIR/local/<series>/ "
                    "and compare the main model on the same points (DIR/global_vs_local.csv, summary.*)")
@@ -554,7 +558,9 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
 
         registry_dir = str(load_serve_settings(a.config, None, a.models).archive.models)
     if several:
-        print(f"Evaluating {len(runnable)} series in turn (each trains on every core): "
+        at_once = ("side by side, networks trained once across them" if a.global_networks
+                   else f"{a.series_workers} at a time" if not a.no_flow and a.protocol != "both" else "in turn")
+        print(f"Evaluating {len(runnable)} series {at_once} (each trains on every core): "
               f"{', '.join(s.label for s in runnable)}" + (f"; skipping {len(skipped)}" if skipped else "") + "\n")
         for label, why in skipped.items():
             print(f"  skipped {label}: {why}")
@@ -563,7 +569,10 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
     global_seconds = time.perf_counter() - t0
     if a.against_local:
         results = _against_local(a, runnable, results)
-    for s in runnable if not a.global_networks else []:
+    fan_out = several and not a.global_networks and not a.no_flow and a.protocol != "both"
+    if fan_out:
+        results.update(_evaluate_fanned_out(a, runnable, registry_dir, skipped))
+    for s in runnable if not (a.global_networks or fan_out) else []:
         try:
             results[s.label] = _evaluate_target(a, s.cfg, registry_dir)
         except InputError as exc:  # found only while running (e.g. too few samples for a network)
@@ -622,6 +631,39 @@ def _evaluate_global(runnable: list[_Series], skipped: dict[str, str]) -> dict[s
             build_report(s.cfg.out)
             print(f"{s.label}:\n{metrics_table(m)}\n")
             out[s.label] = {"stepwise": m}
+    return out
+
+
+def _evaluate_fanned_out(a: argparse.Namespace, runnable: list[_Series], registry_dir: str | None,
+                         skipped: dict[str, str]) -> dict[str, dict]:
+    """Several series through one Prefect flow run, one task per series on the configured task
+    runner (:func:`flows.evaluate.evaluate_series_flow`); a series with bad input joins ``skipped``."""
+    from flows.deployments import task_runner_for
+    from flows.evaluate import evaluate_series_flow
+
+    from .pipeline import metrics_table
+    from .settings import load_serve_settings
+
+    if a.series_workers < 1:
+        raise InputError(f"--series-workers: expected a positive number of series, got {a.series_workers}")
+    runner = load_serve_settings(a.config).runner
+    dask = runner.task_runner == "dask"
+    if not dask:
+        runner = runner.model_copy(update={"max_workers": a.series_workers})
+    # Dask's worker processes are daemonic: each series trains in its worker's own process
+    configs = {s.label: s.cfg.model_copy(update={"jobs": 1} if dask else {}).model_dump(mode="json") for s in runnable}
+    done = evaluate_series_flow.with_options(task_runner=task_runner_for(runner))(configs, registry_dir)
+    out = {}
+    for s in runnable:
+        got = done.get(s.label)
+        if isinstance(got, str):
+            skipped[s.label] = got
+            print(f"  skipped {s.label}: {got}")
+        elif got is not None:
+            print(f"{s.label}:\n{metrics_table(got)}\n")
+            if got.get("model_version"):
+                print(f"Registered the evaluated {a.model} as version {got['model_version']} in {registry_dir}\n")
+            out[s.label] = {"stepwise": got}
     return out
 
 

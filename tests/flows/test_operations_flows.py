@@ -403,3 +403,30 @@ def test_a_retrain_with_global_networks_trains_each_group_once_and_serves_every_
     again = train_flow([*stations, alone], as_of="2022-01-01", database=database, models=models,
                        global_networks=True)
     assert not any(r["trained"] for r in again)
+
+
+def test_evaluate_series_flow_fans_the_series_out_over_the_task_runner(prefect_api, shared_data, tmp_path):
+    """Several series of one ``wq evaluate``: one task each on the flow's task runner, side by
+    side with two threads; a series with bad input is reported and the others finish."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows.evaluate import evaluate_series_flow
+    from wq_pipeline.config import EvaluateConfig
+
+    daily = dict(data=shared_data / "neon_aquatics_daily_2020_2022.csv.gz", time_col="datetime", freq="1D",
+                 target="oxygen", window=14, decomp_window=32, horizon=3, modes=2, epochs=2, units=4, seed=1,
+                 test_start="2022-01-01")
+    configs = {s: EvaluateConfig(site=s, out=tmp_path / s, **daily).model_dump(mode="json")
+               for s in ("BARC", "PRLA", "SUGG")}
+    state = evaluate_series_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=2))(
+        configs, return_state=True)
+    assert state.is_completed(), state
+    done = state.result()
+    assert isinstance(done["PRLA"], str) and "91 usable points" in done["PRLA"]
+    for site in ("BARC", "SUGG"):
+        assert done[site]["site"] == site and (tmp_path / site / "report.html").is_file()
+        assert done[site]["models"]["ensemble"]["n_points"] > 100
+    tasks = {t.name: t for t in _task_runs(state.state_details.flow_run_id)}
+    assert set(tasks) == {"evaluate-BARC", "evaluate-PRLA", "evaluate-SUGG"}
+    barc, sugg = tasks["evaluate-BARC"], tasks["evaluate-SUGG"]
+    assert max(barc.start_time, sugg.start_time) < min(barc.end_time, sugg.end_time)  # they ran at the same time
