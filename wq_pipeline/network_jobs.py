@@ -146,5 +146,6 @@ def fit_predict_portable(job: TrainJob, cfg: EvaluateConfig) -> TrainedForecast:
     from .models.serialized import SerializedNetwork
 
     out = fit_predict(job, cfg, reuse=True)
-    out.model = SerializedNetwork.from_model(out.model)
+    if out.model is not None:  # a skipped network (too few samples) has none
+        out.model = SerializedNetwork.from_model(out.model)
     return out
