@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(PY) bench/probabilistic.py
 	$(PY) bench/neon_challenge.py
 	$(PY) bench/fleet.py
+	$(PY) bench/fleet_retrain.py
 	$(PY) bench/level_free_ablation.py
 	$(PY) bench/backfill.py
 	$(PY) bench/report.py

@@ -10,7 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-ORDER = ["vmd_single", "vmd_stepwise", "ceemdan_stepwise", "training", "evaluate_demo", "backfill"]
+ORDER = ["vmd_single", "vmd_stepwise", "ceemdan_stepwise", "training", "evaluate_demo", "backfill", "fleet_retrain"]
 TITLES = {
     "vmd_single": "One series, N = 16,000, K = 8 (VMD)",
     "vmd_stepwise": "Stepwise VMD, Sapelo hourly, all origins, L = 512, K = 8",
@@ -18,6 +18,7 @@ TITLES = {
     "training": "Training the component models vs one plain LSTM",
     "evaluate_demo": "`wq evaluate` demo run end to end",
     "backfill": "`wq backfill`: one month of hourly forecasts (720 issue times), Sapelo demo model",
+    "fleet_retrain": "Weekly retrain of the NEON fleet: one global version against one version per site",
 }
 
 

@@ -27,6 +27,7 @@ samples, exactly the periods each series' own networks would use.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, NamedTuple
@@ -186,14 +187,16 @@ class GlobalTrainer:
                 pooled.append(job)
                 splits.append(sp)
                 where.append((k, j))
+        t0 = time.perf_counter()
         trained = self.train_all(pooled, len(order))
+        seconds = round(time.perf_counter() - t0, 3)
         self.pooled = [[t for t, (k2, _) in zip(trained, where) if k2 == k] for k in range(len(self._jobs[order[0]]))]
         for i in order:
             self._out[i] = [[None] * len(self._jobs[i][k]) for k in range(len(self._jobs[i]))]
         for t, sp, (k, j) in zip(trained, splits, where):
             for s, i in enumerate(order):
                 self._out[i][k][j] = unpool(t, sp, s)
-        self.info = {"series": len(order), "networks": len(pooled),
+        self.info = {"series": len(order), "networks": len(pooled), "training_seconds": seconds,
                      "n_train": {job.name: int(job.X_train.shape[0]) for job in pooled}}
 
 
