@@ -120,7 +120,7 @@ def _json_default(o: Any) -> Any:
 
 def sapelo_hourly() -> np.ndarray:
     """Sapelo Dean Creek 2012 DO (mg/L) on the hourly grid after the pipeline's QC, NaN in long gaps."""
-    from wq_pipeline.load import load_station
+    from wq_pipeline.station import load_station
 
     return load_station(SAPELO, "DO_obs", freq="1h").values.to_numpy(dtype=float)
 

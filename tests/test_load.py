@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from wq_pipeline.errors import InputError
-from wq_pipeline.load import load_station, load_table
+from wq_pipeline.load import load_table
+from wq_pipeline.station import load_station
 
 SAPELO = "nerr_sapelo_deancreek_2012.csv"
 APALACH = "nerr_apalachicola_catpoint_2012_2013.csv.gz"

@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from wq_pipeline.metrics import add_skill, kge, mae, mape, nse, r2, rmse, score, to_jsonable
+from wq_pipeline.common import to_jsonable
+from wq_pipeline.metrics import add_skill, kge, mae, mape, nse, r2, rmse, score
 
 
 @pytest.fixture()

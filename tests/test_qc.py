@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from wq_pipeline.config import QCConfig
 from wq_pipeline.errors import InputError
-from wq_pipeline.load import load_station, load_table
+from wq_pipeline.load import load_table
+from wq_pipeline.station import load_station
 from wq_pipeline.qc import StationSeries, flag_codes, run_qc, short_gap_mask
 
 SAPELO = "nerr_sapelo_deancreek_2012.csv"

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from wq_pipeline.cli import _config_from_args, build_parser, main
 from wq_pipeline.config import QCConfig, SpikeGuardConfig
-from wq_pipeline.load import load_station, load_table
+from wq_pipeline.load import load_table
+from wq_pipeline.station import load_station
 from wq_pipeline.qc import PHYSICAL_RANGES, UNITS, run_qc
 from wq_pipeline.spikes import DEFAULT_LIMITS, SpikeParams, column_params, spike_guard
 

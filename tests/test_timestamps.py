@@ -12,7 +12,8 @@ import pytest
 from wq_pipeline.cli import main
 from wq_pipeline.config import ReadOptions
 from wq_pipeline.errors import InputError
-from wq_pipeline.load import load_station, load_table
+from wq_pipeline.load import load_table
+from wq_pipeline.station import load_station
 
 SAPELO = "nerr_sapelo_deancreek_2012.csv"
 

@@ -1,2 +1,19 @@
-"""wq-pipeline: honest water-quality forecasting."""
-__version__ = "0.1.0"
+"""wq-pipeline: honest water-quality forecasting.
+
+The Python API (:mod:`wq_pipeline.api`): ``from wq_pipeline import evaluate, load_station, Model``.
+Importing the package itself loads nothing heavy; each name is imported on first use.
+"""
+
+from typing import Any
+
+from ._version import __version__
+
+__all__ = ["Evaluation", "Model", "__version__", "evaluate", "load_station"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Evaluation", "Model", "evaluate", "load_station"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'wq_pipeline' has no attribute {name!r}")

@@ -12,6 +12,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .options import (
+    EnsembleOptions,
+    HybridOptions,
+    IntervalOptions,
+    check_quantiles,
+    default_half_life,
+    default_interval_half_life,
+    parse_threshold,
+)
+
 # ---------------------------------------------------------------------------
 # QC configuration (used by wq_pipeline.qc.run_qc / wq_pipeline.load.load_station)
 # ---------------------------------------------------------------------------
@@ -314,15 +324,11 @@ class EvaluateConfig(BaseModel):
     @field_validator("quantiles")
     @classmethod
     def _check_quantiles(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        from .intervals import check_quantiles
-
         return check_quantiles(v)
 
     @field_validator("thresholds")
     @classmethod
     def _check_thresholds(cls, v: list[str]) -> list[str]:
-        from .exceedance import parse_threshold
-
         return [parse_threshold(t).label for t in v]
 
     @field_validator("covariates")
@@ -341,22 +347,16 @@ class EvaluateConfig(BaseModel):
 
     def hybrid_options(self) -> "HybridOptions":
         """The hybrid model's switches (:class:`wq_pipeline.hybrid.HybridOptions`)."""
-        from .hybrid import HybridOptions
-
         return HybridOptions(first_stage=self.first_stage, raw_channel=self.raw_channel,
                              components=self.hybrid_components, calendar=self.calendar, shrink=self.shrink)
 
     def ensemble_options(self, step_hours: float) -> "EnsembleOptions":
         """The ensemble's options on a grid of ``step_hours`` (:class:`wq_pipeline.ensemble.EnsembleOptions`)."""
-        from .ensemble import EnsembleOptions, default_half_life
-
         half_life = self.ensemble_half_life or default_half_life(step_hours)
         return EnsembleOptions(rule=self.ensemble_rule, half_life=half_life)
 
     def interval_options(self, step_hours: float) -> "IntervalOptions":
         """How quantiles are calibrated on a grid of ``step_hours`` (:class:`wq_pipeline.intervals.IntervalOptions`)."""
-        from .intervals import IntervalOptions, default_interval_half_life
-
         return IntervalOptions(levels=self.quantiles, method=self.interval_method,
                                half_life=default_interval_half_life(step_hours))
 

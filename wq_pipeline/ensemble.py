@@ -32,42 +32,11 @@ the old one's. Pure numpy: ``forecasts (M, n, H)`` -> ``weights (n, H, M)``; 0.7
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-Rule = Literal["softmax", "inverse_mse", "best", "stack"]
-RULES: tuple[str, ...] = ("softmax", "inverse_mse", "best", "stack")
-
-
-@dataclass(frozen=True)
-class EnsembleOptions:
-    """How the ensemble weighs its members (``wq evaluate --ensemble-rule/--ensemble-half-life``).
-
-    ``half_life``: age (grid steps) at which an error record counts half; ``eta``: softmax
-    sharpness; ``min_records``: effective records a member needs to earn a weight; ``ridge``:
-    the stack rule's shrinkage towards inverse-MSE weights (fraction of the Gram diagonal).
-    """
-
-    rule: Rule = "stack"
-    half_life: float = 1440.0
-    eta: float = 10.0
-    min_records: float = 12.0
-    ridge: float = 0.05
-
-    def __post_init__(self) -> None:
-        if self.rule not in RULES:
-            raise ValueError(f"unknown ensemble rule {self.rule!r}; expected one of {', '.join(RULES)}")
-        if not self.half_life > 0 or not self.eta > 0 or self.min_records < 0 or self.ridge < 0:
-            raise ValueError(f"ensemble options out of range: {self}")
-
-
-def default_half_life(step_hours: float) -> float:
-    """Half-life in grid steps when none is given: 60 days of records on sub-daily grids, and at
-    least 280 records on coarser ones (a daily grid has few records to learn from)."""
-    return max(1440.0 / float(step_hours), 280.0)
-
+from .options import RULES, EnsembleOptions, Rule, default_half_life  # noqa: F401  (re-exported)
 
 def as_record(forecasts: np.ndarray, origins: np.ndarray, shape: str) -> tuple[np.ndarray, np.ndarray]:
     """``(forecasts as float64, origins as int64)`` after checking that the forecasts have the

@@ -16,41 +16,11 @@ alarm ratio (:func:`alert_table`).
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-_PATTERN = re.compile(r"^\s*(?P<col>[^<>]+?)\s*(?P<op>[<>])\s*(?P<value>[-+0-9.eE]+)\s*$")
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """``column op value``: ``op`` is ``"<"`` (crossing below) or ``">"`` (above)."""
-
-    column: str
-    op: str
-    value: float
-
-    @property
-    def label(self) -> str:
-        return f"{self.column}{self.op}{self.value:g}"
-
-
-def parse_threshold(text: str) -> Threshold:
-    """``"DO_obs<2"`` -> :class:`Threshold`; :class:`ValueError` naming what was expected."""
-    m = _PATTERN.match(str(text))
-    if not m:
-        raise ValueError(f"threshold {text!r}: expected COLUMN<VALUE or COLUMN>VALUE, e.g. 'DO_obs<2'")
-    try:
-        value = float(m["value"])
-    except ValueError:
-        raise ValueError(f"threshold {text!r}: {m['value']!r} is not a number") from None
-    if not np.isfinite(value):
-        raise ValueError(f"threshold {text!r}: the level must be finite")
-    return Threshold(m["col"].strip(), m["op"], value)
-
+from .options import Threshold, parse_threshold  # noqa: F401  (re-exported: station thresholds)
 
 def crossing_probability(q: np.ndarray, levels: tuple[float, ...] | np.ndarray, threshold: Threshold) -> np.ndarray:
     """``P(y < value)`` (or ``> value``) from quantiles ``q (..., Q)`` at ``levels (Q,)``; NaN where

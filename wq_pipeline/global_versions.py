@@ -26,13 +26,14 @@ import numpy as np
 import pandas as pd
 
 from .asof import as_timestamp, check_within, data_hash, known_series, site_key
+from .common import content_sha256
 from .config import EvaluateConfig
 from .errors import InputError
 from .global_networks import in_threads, pooled_trainer
-from .models.forecaster import kind
+from .models.kinds import kind
 from .pipeline import StageRunner, fit_folds, load_stage
 from .qc import StationSeries
-from .registry import ModelVersion, Registry, content_sha256, version_id
+from .registry import ModelVersion, Registry, version_id
 from .training import (
     _save,
     build_manifest,

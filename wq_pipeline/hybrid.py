@@ -22,37 +22,15 @@ chooses any setting.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .baselines.harmonic import harmonic_ar_forecast
 from .covariates import Covariates, covariate_windows
+from .options import FirstStage, HybridOptions  # noqa: F401  (re-exported: the hybrid's options)
 from .protocol import ComponentSamples, raw_windows, select_rows
-
-FirstStage = Literal["harmonic_ar", "none"]
-
-
-@dataclass(frozen=True)
-class HybridOptions:
-    """What the hybrid network sees and learns (``wq evaluate --first-stage/--raw-channel/...``)."""
-
-    first_stage: FirstStage = "harmonic_ar"
-    raw_channel: bool = True
-    components: bool = True
-    calendar: bool = True
-    shrink: bool = True
-    feca: bool = True
-
-    def label(self) -> str:
-        """Short human description, e.g. ``harmonic_ar first stage; raw + components + calendar``."""
-        seen = [n for n, on in (("raw", self.raw_channel), ("components", self.components),
-                                ("calendar", self.calendar)) if on]
-        return (f"{self.first_stage} first stage; inputs: {' + '.join(seen)}; "
-                f"{'FECA' if self.feca else 'no FECA'}; {'shrunk on validation' if self.shrink else 'plain sum'}")
-
 
 def calendar_channels(times: pd.DatetimeIndex) -> np.ndarray:
     """Calendar terms ``(N, K)`` at every grid time: sine and cosine of the hour of day (only

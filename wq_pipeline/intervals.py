@@ -30,46 +30,18 @@ Pure numpy: ``forecasts (n, H)`` at sorted ``origins (n,)`` -> ``quantiles (n, H
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
-Method = Literal["split", "rolling", "aci"]
-METHODS: tuple[str, ...] = ("split", "rolling", "aci")
-DEFAULT_QUANTILES: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975)
-#: central intervals scored for coverage and width, as nominal fractions
-INTERVALS: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95)
-
-
-def check_quantiles(levels: tuple[float, ...] | list[float]) -> tuple[float, ...]:
-    """The levels as a tuple; :class:`ValueError` unless they are in (0, 1), sorted and distinct."""
-    qs = tuple(float(q) for q in levels)
-    if not qs:
-        raise ValueError("no quantile levels given")
-    bad = [q for q in qs if not 0.0 < q < 1.0]
-    if bad:
-        raise ValueError(f"quantile levels must lie strictly between 0 and 1, got {bad}")
-    if any(b <= a for a, b in zip(qs, qs[1:])):
-        raise ValueError(f"quantile levels must be sorted and distinct, got {list(qs)}")
-    return qs
-
-
-@dataclass(frozen=True)
-class IntervalOptions:
-    """How quantiles are calibrated (``wq evaluate --quantiles/--interval-method``)."""
-
-    levels: tuple[float, ...] = DEFAULT_QUANTILES
-    method: Method = "aci"
-    half_life: float = 1440.0  # grid steps (60 days hourly)
-    gamma: float = 0.01  # ACI step size
-    min_records: int = 20
-
-    def __post_init__(self) -> None:
-        check_quantiles(self.levels)
-        if self.method not in METHODS:
-            raise ValueError(f"unknown interval method {self.method!r}; expected one of {', '.join(METHODS)}")
-
+from .options import (  # noqa: F401  (re-exported: how quantiles are calibrated)
+    DEFAULT_QUANTILES,
+    INTERVALS,
+    METHODS,
+    IntervalOptions,
+    Method,
+    check_quantiles,
+    default_interval_half_life,
+)
 
 def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """Quantiles of a weighted sample (``values``, ``weights`` > 0) at ``levels (Q,)``: the
@@ -148,9 +120,3 @@ def conformal_quantiles(forecasts: np.ndarray, origins: np.ndarray, y_obs: np.nd
             qv = _weighted_quantiles(err[idx], w, lv)
             out[i, h] = np.sort(F[i, h] + qv)
     return out
-
-
-def default_interval_half_life(step_hours: float) -> float:
-    """The rolling half-life in grid steps: 60 days on sub-daily grids, at least 280 records on
-    coarser ones (as the ensemble's, :func:`wq_pipeline.ensemble.default_half_life`)."""
-    return max(1440.0 / float(step_hours), 280.0)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+
 
 import numpy as np
 import pandas as pd
@@ -23,9 +23,6 @@ from .config import QCConfig, ReadOptions
 from .errors import InputError
 from .reading import RawTable, apply_decimal, read_cells
 from .timestamps import parse_timestamps
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .qc import StationSeries
 
 #: candidate time columns, in order of preference (matched case-insensitively)
 TIME_COLUMNS = ("DateTimeStamp", "datetimestamp", "datetime", "timestamp", "time", "date")
@@ -254,21 +251,3 @@ def load_table(
         rows_read=rows_read, source_rows=positions, time_rule=time_rule, read_how=cells.how, header=cells.header,
         time_dropped=time_dropped,
     )
-
-
-def load_station(
-    path: str | Path,
-    target: str,
-    *,
-    time_col: str | None = None,
-    site: str | None = None,
-    site_col: str | None = None,
-    freq: str | None = None,
-    qc: QCConfig | None = None,
-    read: ReadOptions | None = None,
-) -> StationSeries:
-    """:func:`load_table` then :func:`wq_pipeline.qc.run_qc` (default :class:`QCConfig` if None)."""
-    from .qc import run_qc
-
-    table = load_table(path, time_col=time_col, site=site, site_col=site_col, read=read)
-    return run_qc(table, target, freq=freq, qc=qc if qc is not None else QCConfig())

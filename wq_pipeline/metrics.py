@@ -153,22 +153,3 @@ def add_best_baseline_skill(scores: dict[str, dict[str, Any]], baselines: tuple[
         s["best_baseline"] = best
         s["mse_skill_best_baseline"] = 1.0 - (r / ref) ** 2 if math.isfinite(r) and ref > 0 else math.nan
     return best
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Recursively turn numpy scalars/arrays, tuples and dicts into plain JSON types; NaN and
-    +-inf become ``None``."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    return obj

@@ -25,15 +25,16 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from ._version import __version__
 from .config import MAIN_MODEL, STATISTICAL_MODELS, EvaluateConfig
 from .covariates import Covariates, build_covariates, covariate_windows, resolve_covariates, with_covariates
 from .decompose import Decomposer, make_decomposer
 from .ensemble import History, combine, distinct_members, online_weights, weight_summary, with_history
 from .errors import InputError
 from .hybrid import calendar_channels, first_stage_forecast, hybrid_inputs, shrink_weights
-from .load import load_station
-from .metrics import add_best_baseline_skill, add_skill, score, to_jsonable
+from .station import load_station
+from .common import file_sha256, library_versions, to_jsonable
+from .metrics import add_best_baseline_skill, add_skill, score
 from .network_jobs import TrainedForecast, TrainJob, fit_predict, fit_predict_portable
 from .protocol import (
     LEAKY_LABEL,
@@ -754,14 +755,6 @@ def weights_table(fold: FoldResult) -> pd.DataFrame:
     return frame
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def write_outputs(out_dir: Path, metrics: dict, tables: dict[str, pd.DataFrame], name: str = "metrics.json") -> None:
     """Write ``metrics`` as JSON (``name``) and one CSV per table atomically: every file is first
     written to a temporary file in ``out_dir``, then all are renamed into place (the JSON last)."""
@@ -1068,19 +1061,6 @@ def compare_protocols(stepwise: dict[str, Any], leaky: dict[str, Any]) -> dict[s
 
 def _diff(a: Any, b: Any) -> float | None:
     return None if a is None or b is None else float(a) - float(b)
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the packages that shape the numbers."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"wq-pipeline": __version__, "python": sys.version.split()[0]}
-    for pkg in ("numpy", "pandas", "statsmodels", "vmdpy", "EMD-signal", "tensorflow-cpu", "tensorflow", "keras", "prefect"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
 
 
 def metrics_table(metrics: dict[str, Any]) -> str:

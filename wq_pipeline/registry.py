@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import copy
 import errno
-import hashlib
-import importlib
 import json
 import logging
 import math
@@ -48,7 +46,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .common import content_sha256, file_sha256, library_versions, to_jsonable
 from .errors import InputError
+from .models.serialized import load_network
 from .scaling import Scaler, SeriesScaler, scaler_from_json
 
 if TYPE_CHECKING:  # keras is imported lazily: listing versions must not start TensorFlow
@@ -100,13 +100,6 @@ def _stamp(trained_until: pd.Timestamp) -> str:
     return _utc(trained_until, "trained_until").strftime("%Y%m%dT%H%MZ")
 
 
-def content_sha256(content: dict) -> str:
-    """SHA-256 of ``content`` as JSON with sorted keys (numpy scalars/arrays as plain JSON)."""
-    from .metrics import to_jsonable
-
-    return hashlib.sha256(json.dumps(to_jsonable(content), sort_keys=True).encode("utf-8")).hexdigest()
-
-
 def version_id(site: str, target: str, trained_until: pd.Timestamp, content: dict) -> str:
     """Deterministic id: ``{slug(site)}.{slug(target)}.{trained_until UTC %Y%m%dT%H%MZ}.{sha256(content)[:10]}``.
 
@@ -115,12 +108,6 @@ def version_id(site: str, target: str, trained_until: pd.Timestamp, content: dic
     timezone-aware.
     """
     return f"{slug(site)}.{slug(target)}.{_stamp(trained_until)}.{content_sha256(content)[:10]}"
-
-
-def _sha256_file(path: Path) -> str:
-    from .pipeline import file_sha256
-
-    return file_sha256(path)
 
 
 def _fsync(path: Path) -> None:
@@ -321,9 +308,9 @@ class Registry:
                 with open(tmp / ARRAYS, "wb") as fh:
                     np.savez(fh, **parts.arrays)
                 _fsync(tmp / ARRAYS)
-                files[ARRAYS] = _sha256_file(tmp / ARRAYS)
+                files[ARRAYS] = file_sha256(tmp / ARRAYS)
             _write_json(tmp / FORECASTER, doc)
-            files[FORECASTER] = _sha256_file(tmp / FORECASTER)
+            files[FORECASTER] = file_sha256(tmp / FORECASTER)
             return files
 
         return self._commit(manifest, write)
@@ -344,7 +331,7 @@ class Registry:
             model.save(path)
             os.chmod(path, 0o644)
             _fsync(path)
-            files[rel] = _sha256_file(path)
+            files[rel] = file_sha256(path)
         scalers = {}
         for name, _, sc in networks:
             mean, std = float(sc.mean), float(sc.std)
@@ -352,7 +339,7 @@ class Registry:
                 raise ValueError(f"network {name!r}: scaler must be finite, got mean={mean}, std={std}")
             scalers[name] = sc.to_json()
         _write_json(tmp / SCALERS, scalers)
-        files[SCALERS] = _sha256_file(tmp / SCALERS)
+        files[SCALERS] = file_sha256(tmp / SCALERS)
         if models:
             _fsync(net_dir)
         return files
@@ -360,9 +347,6 @@ class Registry:
     def _commit(self, manifest: dict, write: Any) -> ModelVersion:
         """Write a version's files with ``write(tmp_folder) -> {relative path: sha256}`` and its
         manifest into a temporary folder, then rename it into place (or return the existing one)."""
-        from .metrics import to_jsonable
-        from .pipeline import library_versions
-
         version = manifest["version"]
         final = self.root / version
         existing = self._read(version)
@@ -529,7 +513,8 @@ class Registry:
                     if mv.kind != KIND_STATISTICAL and components else [])
         if mv.kind in (KIND_NETWORKS, KIND_GLOBAL):
             return LoadedModel(version=mv, networks=networks)
-        from .models.forecaster import Parts, load_forecaster
+        from .models.forecaster import Parts
+        from .models.kinds import load_forecaster
 
         arrays = {}
         if ARRAYS in files:
@@ -560,8 +545,7 @@ class Registry:
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{mv.path / SCALERS}: corrupted (no scaler for every component: {exc})") from exc
 
-        importlib.import_module("wq_pipeline.models.feca")  # registers FECA for deserialisation
-        return [(name, _load_network(base / NETWORKS / f"{name}.keras"), scalers[name]) for name in components]
+        return [(name, load_network(base / NETWORKS / f"{name}.keras"), scalers[name]) for name in components]
 
 
 def _verify_files(mv: ModelVersion, folder: Path, files: dict[str, str]) -> None:
@@ -574,31 +558,6 @@ def _verify_files(mv: ModelVersion, folder: Path, files: dict[str, str]) -> None
             raise InputError(f"{mv.path / MANIFEST}: corrupted manifest (file {rel!r} lies outside {folder})")
         if not path.is_file():
             raise InputError(f"{folder / rel}: missing from model version '{mv.version}' (corrupted version)")
-        if _sha256_file(path) != digest:
+        if file_sha256(path) != digest:
             raise InputError(f"{folder / rel}: corrupted (SHA-256 differs from the one recorded in "
                              f"{mv.path / MANIFEST}); the model version '{mv.version}' cannot be trusted, retrain it")
-
-
-def _load_network(path: Path) -> "keras.Model":
-    """Load one ``.keras`` file in safe mode, without compiling; errors become :class:`InputError`."""
-    import contextlib
-
-    import keras
-
-    try:  # force safe mode even if the process called keras.config.enable_unsafe_deserialization()
-        from keras.src.saving.serialization_lib import SafeModeScope
-
-        scope: Any = SafeModeScope(True)
-    except ImportError:  # internal module moved: load_model(safe_mode=True) still applies
-        scope = contextlib.nullcontext()
-    try:
-        with scope:
-            return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except ValueError as exc:
-        text = str(exc)
-        if "safe_mode" in text or "safe mode" in text or "arbitrary code" in text:
-            raise InputError(f"{path}: the network file contains code (e.g. a Lambda layer) and Keras safe mode "
-                             f"refused to load it; only models built by wq-pipeline can be loaded") from exc
-        raise InputError(f"{path}: cannot load the network: {text}") from exc
-    except Exception as exc:  # a zip or HDF5 error from a file that passed its hash check
-        raise InputError(f"{path}: cannot load the network: {type(exc).__name__}: {exc}") from exc

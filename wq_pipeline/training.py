@@ -25,7 +25,8 @@ from .covariates import Covariates, build_covariates
 from .errors import InputError
 from .intervals import IntervalOptions
 from .metrics import score
-from .models.forecaster import Fitted, Forecaster, SeriesView, forecaster_from_fitted, kind
+from .models.forecaster import Fitted, Forecaster, SeriesView
+from .models.kinds import forecaster_from_fitted, kind
 from .pipeline import (
     MAIN_MODEL,
     MEMBER_NAMES,
@@ -207,7 +208,7 @@ def fold_view(fold: FoldResult) -> SeriesView:
 
 
 def fold_fitted(fold: FoldResult, cfg: EvaluateConfig) -> Fitted:
-    """What a fold fitted, for :func:`~wq_pipeline.models.forecaster.forecaster_from_fitted`."""
+    """What a fold fitted, for :func:`~wq_pipeline.models.kinds.forecaster_from_fitted`."""
     from .models.networks import Decomposition
 
     learnt = {"groups": fold.decomposer_fitted["groups"]} if "groups" in fold.decomposer_fitted else {}

@@ -27,7 +27,7 @@ class GridSeries:
 
 
 def _load(path: Path, target: str, site: str, freq: str) -> GridSeries:
-    from wq_pipeline.load import load_station
+    from wq_pipeline.station import load_station
 
     s = load_station(path, target, time_col="datetime", site=site, freq=freq)
     t = s.values.index

@@ -10,7 +10,8 @@ import pytest
 
 from tests.conftest import TINY
 from wq_pipeline.config import SERVED_MODELS, EvaluateConfig
-from wq_pipeline.models.forecaster import KINDS, SeriesView, kind
+from wq_pipeline.models.forecaster import KINDS, SeriesView
+from wq_pipeline.models.kinds import kind
 from wq_pipeline.training import fold_forecaster
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from ..ensemble import EnsembleOptions
 from ..intervals import IntervalOptions, conformal_quantiles
 from .ensemble_forecaster import RECORD_FORECASTS, RECORD_TIMES, EnsembleForecaster
-from .forecaster import Fitted, Forecaster, Parts, SeriesView, dump_forecaster, load_forecaster, register
+from .forecaster import Fitted, Forecaster, Parts, SeriesView, dump_forecaster, forecaster_from_doc, register
 
 
 @register
@@ -91,7 +91,7 @@ class CalibratedForecaster(EnsembleForecaster):
     def from_state(cls, state: dict[str, Any], parts: Parts | None = None) -> "CalibratedForecaster":
         if parts is None or RECORD_TIMES not in parts.arrays or RECORD_FORECASTS not in parts.arrays:
             raise ValueError("the model's record (record_times, record_forecasts) is missing")
-        model = load_forecaster(state["model"], "calibrated model", parts)
+        model = forecaster_from_doc(state["model"], "calibrated model", parts)
         iv = state["intervals"]
         return cls(model, int(state["lookback"]), parts.arrays[RECORD_TIMES], parts.arrays[RECORD_FORECASTS],
                    IntervalOptions(**{**iv, "levels": tuple(iv["levels"])}))

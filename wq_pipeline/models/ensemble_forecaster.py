@@ -35,16 +35,8 @@ import numpy as np
 from ..ensemble import EnsembleOptions, combine, online_weights
 from ..intervals import IntervalOptions, conformal_quantiles
 from ..protocol import window_ok
-from .forecaster import (
-    Fitted,
-    Forecaster,
-    Parts,
-    SeriesView,
-    dump_forecaster,
-    forecaster_from_fitted,
-    load_forecaster,
-    register,
-)
+from . import networks, statistical  # noqa: F401  (its members: they register their kinds)
+from .forecaster import KINDS, Fitted, Forecaster, Parts, SeriesView, dump_forecaster, forecaster_from_doc, register
 
 RECORD_TIMES, RECORD_FORECASTS = "record_times", "record_forecasts"
 
@@ -203,7 +195,7 @@ class EnsembleForecaster(Forecaster):
     def from_fitted(cls, fitted: Fitted) -> "EnsembleForecaster":
         if fitted.record is None:
             raise ValueError("the ensemble needs its record of member forecasts")
-        members = {m: forecaster_from_fitted(m, fitted) for m in fitted.settings["members"]}
+        members = {m: KINDS[m].from_fitted(fitted) for m in fitted.settings["members"]}
         return cls(members, fitted.settings["ensemble_options"], fitted.settings["lookback"], fitted.record[0],
                    fitted.record[1], fitted.duplicates, fitted.settings.get("interval_options"))
 
@@ -211,7 +203,7 @@ class EnsembleForecaster(Forecaster):
     def from_state(cls, state: dict[str, Any], parts: Parts | None = None) -> "EnsembleForecaster":
         if parts is None or RECORD_TIMES not in parts.arrays or RECORD_FORECASTS not in parts.arrays:
             raise ValueError("the ensemble's record (record_times, record_forecasts) is missing")
-        members = {name: load_forecaster(doc, f"ensemble member {name!r}", parts)
+        members = {name: forecaster_from_doc(doc, f"ensemble member {name!r}", parts)
                    for name, doc in state["members"].items()}
         iv = state.get("intervals")  # absent in versions saved before quantiles: the defaults
         intervals = IntervalOptions(**{**iv, "levels": tuple(iv["levels"])}) if iv else None

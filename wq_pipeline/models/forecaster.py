@@ -4,7 +4,7 @@ A forecaster is fitted on what is known at a cut (:class:`SeriesView`: the serie
 which positions are real observations, the grid times, and the training/validation split), then
 forecasts ``(n_origins, H)`` in target units at any origins, row ``i`` using positions
 ``<= origins[i]`` only. Its state is JSON (:meth:`Forecaster.state`), so a registry version can
-hold it and :func:`load_forecaster` rebuilds an equal forecaster.
+hold it and :func:`~wq_pipeline.models.kinds.load_forecaster` rebuilds an equal forecaster.
 
 Kinds register themselves with :func:`register`; ``name`` is the model name used in
 ``metrics.json``, ``forecasts.csv`` and ``wq train --model``.
@@ -191,27 +191,10 @@ def dump_forecaster(forecaster: Forecaster) -> dict[str, Any]:
     return {"name": forecaster.name, "state": forecaster.state()}
 
 
-def _register_kinds() -> None:
-    from . import calibrated, ensemble_forecaster, networks, statistical  # noqa: F401  (they register themselves)
-
-
-def kind(name: str) -> type[Forecaster]:
-    """The forecaster class of model ``name``; :class:`InputError` when unknown."""
-    _register_kinds()
-    if name not in KINDS:
-        raise InputError(f"unknown model {name!r} (this wq-pipeline knows {', '.join(sorted(KINDS))})")
-    return KINDS[name]
-
-
-def forecaster_from_fitted(name: str, fitted: Fitted) -> Forecaster:
-    """The fitted model ``name`` (any registered kind) from one fit of every model."""
-    return kind(name).from_fitted(fitted)
-
-
-def load_forecaster(doc: dict[str, Any], where: str = "forecaster state", parts: Parts | None = None) -> Forecaster:
-    """Rebuild a forecaster from :func:`dump_forecaster`'s output and its binary ``parts``;
-    :class:`InputError` for an unknown kind or a state that does not fit it."""
-    _register_kinds()
+def forecaster_from_doc(doc: dict[str, Any], where: str = "forecaster state", parts: Parts | None = None) -> Forecaster:
+    """Rebuild a forecaster of a kind already registered from :func:`dump_forecaster`'s output
+    and its binary ``parts``; :class:`InputError` for an unknown kind or a state that does not
+    fit it. (:func:`wq_pipeline.models.kinds.load_forecaster` registers every kind first.)"""
     if not isinstance(doc, dict) or "name" not in doc or "state" not in doc:
         raise InputError(f"{where}: corrupted (expected {{'name': ..., 'state': ...}})")
     cls = KINDS.get(doc["name"])

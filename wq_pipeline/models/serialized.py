@@ -36,13 +36,39 @@ class SerializedNetwork:
 
     def load(self) -> Any:
         """The Keras model, loaded in safe mode without compiling."""
-        from ..registry import _load_network
-        from . import feca  # noqa: F401  (registers the FECA layer for loading)
-
         with tempfile.TemporaryDirectory(prefix="wq-net-") as tmp:
             path = Path(tmp) / "network.keras"
             self.save(path)
-            return _load_network(path)
+            return load_network(path)
 
     def __repr__(self) -> str:
         return f"SerializedNetwork({self.name!r}, {len(self.data)} bytes)"
+
+
+def load_network(path: Path) -> Any:
+    """Load one ``.keras`` file in safe mode, without compiling (FECA layers registered); errors
+    become :class:`~wq_pipeline.errors.InputError` naming the file."""
+    import contextlib
+
+    import keras
+
+    from ..errors import InputError
+    from . import feca  # noqa: F401  (registers the FECA layer for loading)
+
+    try:  # force safe mode even if the process called keras.config.enable_unsafe_deserialization()
+        from keras.src.saving.serialization_lib import SafeModeScope
+
+        scope: Any = SafeModeScope(True)
+    except ImportError:  # internal module moved: load_model(safe_mode=True) still applies
+        scope = contextlib.nullcontext()
+    try:
+        with scope:
+            return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except ValueError as exc:
+        text = str(exc)
+        if "safe_mode" in text or "safe mode" in text or "arbitrary code" in text:
+            raise InputError(f"{path}: the network file contains code (e.g. a Lambda layer) and Keras safe mode "
+                             f"refused to load it; only models built by wq-pipeline can be loaded") from exc
+        raise InputError(f"{path}: cannot load the network: {text}") from exc
+    except Exception as exc:  # a zip or HDF5 error from a file that passed its hash check
+        raise InputError(f"{path}: cannot load the network: {type(exc).__name__}: {exc}") from exc
