@@ -120,7 +120,7 @@ def _json_default(o: Any) -> Any:
 
 def sapelo_hourly() -> np.ndarray:
     """Sapelo Dean Creek 2012 DO (mg/L) on the hourly grid after the pipeline's QC, NaN in long gaps."""
-    from wq_pipeline.station import load_station
+    from wq_pipeline.data.station import load_station
 
     return load_station(SAPELO, "DO_obs", freq="1h").values.to_numpy(dtype=float)
 
@@ -128,7 +128,7 @@ def sapelo_hourly() -> np.ndarray:
 def stepwise_windows(L: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """Every stepwise window of the hourly series: positions t whose trailing L points are all
     finite, and the windows ``x[t-L+1 .. t]`` (B, L)."""
-    from wq_pipeline.protocol import window_ok
+    from wq_pipeline.models.protocol import window_ok
 
     v = sapelo_hourly()
     pos = np.flatnonzero(window_ok(np.isfinite(v), L))

@@ -2,7 +2,7 @@
 
 Reads every member's validation and test forecasts that ``bench/skill.py`` cached for the ``dev``
 cases (``bench/results/cache/<case>.npz``), recombines them with each candidate rule and
-half-life (:func:`wq_pipeline.ensemble.online_weights`, causal: the same code the pipeline runs),
+half-life (:func:`wq_pipeline.models.ensemble.online_weights`, causal: the same code the pipeline runs),
 and scores the result at the cases' steps against the best baseline on the same test points, as
 ``bench/skill.py`` does. Untouched cases are never read here.
 
@@ -23,7 +23,7 @@ import _common as C  # noqa: E402
 import numpy as np  # noqa: E402
 
 from skill import CACHE, CASES  # noqa: E402
-from wq_pipeline.ensemble import (  # noqa: E402
+from wq_pipeline.models.ensemble import (  # noqa: E402
     EnsembleOptions,
     combine,
     default_half_life,
@@ -31,7 +31,7 @@ from wq_pipeline.ensemble import (  # noqa: E402
     online_weights,
     with_history,
 )
-from wq_pipeline.pipeline import MEMBER_NAMES, SKILL_REFERENCES  # noqa: E402
+from wq_pipeline.evaluation.pipeline import MEMBER_NAMES, SKILL_REFERENCES  # noqa: E402
 
 RULES = ("softmax", "inverse_mse", "best", "stack")
 HALF_LIFE_FACTORS = (0.05, 0.2, 1.0, 5.0)  # x the default half-life of the grid step (72 h .. 300 days hourly)

@@ -27,8 +27,8 @@ import numpy as np  # noqa: E402
 
 from ensemble_design import load, score_case  # noqa: E402
 from skill import CACHE, CASES  # noqa: E402
-from wq_pipeline.ensemble import EnsembleOptions, default_half_life  # noqa: E402
-from wq_pipeline.pipeline import MEMBER_NAMES  # noqa: E402
+from wq_pipeline.models.ensemble import EnsembleOptions, default_half_life  # noqa: E402
+from wq_pipeline.evaluation.pipeline import MEMBER_NAMES  # noqa: E402
 
 THRESHOLDS = (0.0, 0.01, 0.02, 0.05)
 

@@ -7,7 +7,7 @@ settings (the same as ``bench/neon_challenge.py``), scored with ``--challenge``:
 
 * **local**: each site alone (``run_evaluation``), one after another, as ``wq evaluate --site S``;
 * **global**: all sites at once with ``--global`` (each network kind trained once on every site's
-  samples, :mod:`wq_pipeline.global_networks`).
+  samples, :mod:`wq_pipeline.evaluation.global_networks`).
 
 A site too short for the settings is skipped (the same rule for both: a site whose validation
 period has too few origins gets it doubled once). Figures, per variable:
@@ -38,8 +38,8 @@ import pandas as pd  # noqa: E402
 
 from wq_pipeline.config import EvaluateConfig  # noqa: E402
 from wq_pipeline.errors import InputError  # noqa: E402
-from wq_pipeline.global_networks import run_global  # noqa: E402
-from wq_pipeline.pipeline import MAIN_MODEL, StageRunner, preflight, run_evaluation  # noqa: E402
+from wq_pipeline.evaluation.global_networks import run_global  # noqa: E402
+from wq_pipeline.evaluation.pipeline import MAIN_MODEL, StageRunner, preflight, run_evaluation  # noqa: E402
 
 DATA = C.SHARED / "neon_aquatics_daily_2020_2022.csv.gz"
 SETTINGS = dict(freq="1D", time_col="datetime", horizon=30, window=28, decomp_window=64, modes=4, folds=1,

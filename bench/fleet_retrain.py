@@ -30,9 +30,9 @@ import _common as C  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from wq_pipeline.config import EvaluateConfig  # noqa: E402
-from wq_pipeline.global_versions import train_global  # noqa: E402
-from wq_pipeline.registry import Registry  # noqa: E402
-from wq_pipeline.training import train_version  # noqa: E402
+from wq_pipeline.serve.global_versions import train_global  # noqa: E402
+from wq_pipeline.store.registry import Registry  # noqa: E402
+from wq_pipeline.serve.training import train_version  # noqa: E402
 
 DATA = C.SHARED / "neon_aquatics_daily_2020_2022.csv.gz"
 SETTINGS = dict(freq="1D", time_col="datetime", horizon=30, window=28, decomp_window=64, modes=4)

@@ -18,8 +18,8 @@ import numpy as np  # noqa: E402
 
 from ensemble_design import fold_weights, load  # noqa: E402
 from skill import CACHE, CASES  # noqa: E402
-from wq_pipeline.ensemble import EnsembleOptions, default_half_life  # noqa: E402
-from wq_pipeline.pipeline import MEMBER_NAMES  # noqa: E402
+from wq_pipeline.models.ensemble import EnsembleOptions, default_half_life  # noqa: E402
+from wq_pipeline.evaluation.pipeline import MEMBER_NAMES  # noqa: E402
 
 
 def main() -> None:

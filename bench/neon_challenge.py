@@ -8,7 +8,7 @@ windows into 4 modes); only the horizon is 30 days. A site whose validation peri
 origins is run once more with it doubled; a site still too short is listed with the reason.
 
 Scores, from each model's quantiles (CRPS of the distribution whose quantile function interpolates
-them, :mod:`wq_pipeline.scoring_rules`), on the points where every score below is defined:
+them, :mod:`wq_pipeline.models.scoring_rules`), on the points where every score below is defined:
 
 * ``main``: the main model (the ensemble);
 * ``climatology`` and ``persistence``: the product's baselines with their own conformal quantiles
@@ -17,7 +17,7 @@ them, :mod:`wq_pipeline.scoring_rules`), on the points where every score below i
   and standard deviation of the training years (2020-2021; closed-form CRPS). With two training
   years at most, a day of year seen in one year only has no standard deviation: such points are
   left out of every model's score. (``wq evaluate --challenge`` and ``bench/fleet.py`` give such a
-  day the median standard deviation instead, :mod:`wq_pipeline.challenge`.)
+  day the median standard deviation instead, :mod:`wq_pipeline.evaluation.challenge`.)
 
 Two sets of origins: every day of 2022 (``daily``), and the challenge's 30-day windows (origins on
 2022-01-01 + 30 k days, ``windows``). Sites are labelled ``dev`` (the four daily sites the
@@ -47,8 +47,8 @@ from scipy.stats import norm  # noqa: E402
 
 from wq_pipeline.config import EvaluateConfig  # noqa: E402
 from wq_pipeline.errors import InputError  # noqa: E402
-from wq_pipeline.pipeline import MAIN_MODEL, StageRunner, common_observed, run_evaluation  # noqa: E402
-from wq_pipeline.scoring_rules import crps_values  # noqa: E402
+from wq_pipeline.evaluation.pipeline import MAIN_MODEL, StageRunner, common_observed, run_evaluation  # noqa: E402
+from wq_pipeline.models.scoring_rules import crps_values  # noqa: E402
 
 DATA = C.SHARED / "neon_aquatics_daily_2020_2022.csv.gz"
 TEST_START = "2022-01-01"

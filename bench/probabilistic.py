@@ -2,8 +2,8 @@
 
 Reads every member's validation and test forecasts that ``bench/skill.py`` cached
 (``bench/results/cache/<case>.npz``), recombines the main model (the ensemble) exactly as the
-pipeline does (:func:`wq_pipeline.ensemble.online_weights`, record carried across folds), and
-gives it, climatology and persistence quantiles with :func:`wq_pipeline.intervals.conformal_quantiles`
+pipeline does (:func:`wq_pipeline.models.ensemble.online_weights`, record carried across folds), and
+gives it, climatology and persistence quantiles with :func:`wq_pipeline.models.intervals.conformal_quantiles`
 (the same code ``wq evaluate`` runs), for each calibration method. Scores at the skill bench's
 steps (hourly 6 h; NEON daily 1, 7, 14 days) on each fold's test origins:
 
@@ -31,10 +31,10 @@ import numpy as np  # noqa: E402
 
 from ensemble_design import load  # noqa: E402
 from skill import CACHE, CASES  # noqa: E402
-from wq_pipeline.ensemble import EnsembleOptions, combine, default_half_life, distinct_members, online_weights, with_history  # noqa: E402,E501
-from wq_pipeline.intervals import DEFAULT_QUANTILES, METHODS, IntervalOptions, conformal_quantiles, default_interval_half_life  # noqa: E402,E501
-from wq_pipeline.pipeline import MEMBER_NAMES  # noqa: E402
-from wq_pipeline.scoring_rules import crps, interval_scores  # noqa: E402
+from wq_pipeline.models.ensemble import EnsembleOptions, combine, default_half_life, distinct_members, online_weights, with_history  # noqa: E402,E501
+from wq_pipeline.models.intervals import DEFAULT_QUANTILES, METHODS, IntervalOptions, conformal_quantiles, default_interval_half_life  # noqa: E402,E501
+from wq_pipeline.evaluation.pipeline import MEMBER_NAMES  # noqa: E402
+from wq_pipeline.models.scoring_rules import crps, interval_scores  # noqa: E402
 
 LEVELS = np.asarray(DEFAULT_QUANTILES)
 GAMMAS = (0.002, 0.005, 0.01, 0.02)  # ACI step sizes tried on dev

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 from wq_pipeline.config import EvaluateConfig  # noqa: E402
-from wq_pipeline.pipeline import StageRunner, run_evaluation  # noqa: E402
+from wq_pipeline.evaluation.pipeline import StageRunner, run_evaluation  # noqa: E402
 
 METHODS = ("vmd", "eemd", "ceemdan", "ceemdan-se-vmd")
 PROTOCOLS = ("stepwise", "global")

@@ -47,7 +47,7 @@ import pandas as pd  # noqa: E402
 
 from wq_pipeline.config import EvaluateConfig, QCConfig  # noqa: E402
 from wq_pipeline.errors import InputError  # noqa: E402
-from wq_pipeline.pipeline import (  # noqa: E402
+from wq_pipeline.evaluation.pipeline import (  # noqa: E402
     MAIN_MODEL,
     MEMBER_NAMES,
     MODEL_NAMES,

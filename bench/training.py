@@ -35,8 +35,8 @@ def _fit_jobs(jobs, cfg, jit: bool | None = None, reuse: bool = False) -> list[d
     """Train ``jobs`` with ``network_jobs.fit_predict``; ``jit`` True/False forces XLA on/off (None:
     the pipeline's own setting, ``network_jobs.USE_XLA``); ``reuse``: the training workers' way (one
     compiled network per architecture, reset between jobs)."""
-    from wq_pipeline import network_jobs
-    from wq_pipeline.network_jobs import fit_predict
+    from wq_pipeline.models import network_jobs
+    from wq_pipeline.models.network_jobs import fit_predict
 
     if jit is not None:
         network_jobs.USE_XLA = bool(jit)
@@ -56,7 +56,7 @@ def _fit_jobs(jobs, cfg, jit: bool | None = None, reuse: bool = False) -> list[d
 def _grouped(jobs, cfg, epochs: int) -> dict:
     from grouped_lstm import train_grouped
 
-    from wq_pipeline.scaling import Scaler
+    from wq_pipeline.models.scaling import Scaler
 
     Xtr, Ytr, Xva, Yva = [], [], [], []
     for job in jobs:  # scaled exactly as network_jobs.fit_predict scales each job
@@ -110,9 +110,9 @@ def _warm() -> int:
 def _pool_wall(jobs, cfg, workers: int) -> dict:
     """The pipeline's training path: ``fit_predict_portable`` in a pool of ``workers`` started
     single-threaded TensorFlow processes; wall time from the first submit to the last result."""
-    from wq_pipeline.pipeline import fit_predict_portable
+    from wq_pipeline.evaluation.pipeline import fit_predict_portable
 
-    from wq_pipeline.workers import _init_worker
+    from wq_pipeline.models.workers import _init_worker
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker) as ex:
         pids = {f.result() for f in [ex.submit(_warm) for _ in range(workers)]}
@@ -125,7 +125,7 @@ def _pool_wall(jobs, cfg, workers: int) -> dict:
 
 
 def _in_worker(fn, *args):
-    from wq_pipeline.workers import _init_worker
+    from wq_pipeline.models.workers import _init_worker
 
     with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"), initializer=_init_worker) as ex:
         return ex.submit(fn, *args).result()
@@ -140,7 +140,7 @@ def main() -> None:
     info = C.machine()
     from wq_pipeline.config import EvaluateConfig
     from wq_pipeline.decompose import make_decomposer
-    from wq_pipeline.pipeline import decompose_stage, load_stage, plan_stage, training_jobs
+    from wq_pipeline.evaluation.pipeline import decompose_stage, load_stage, plan_stage, training_jobs
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = EvaluateConfig(data=C.SAPELO, target="DO_obs", freq="1h", horizon=6, method="vmd", protocol="stepwise",
@@ -158,7 +158,7 @@ def main() -> None:
 
     print("one plain LSTM:", flush=True)
     lstm = _in_worker(_fit_jobs, [by["lstm"]], cfg)[0]
-    jit_default = __import__("wq_pipeline.network_jobs").network_jobs.USE_XLA
+    jit_default = __import__("wq_pipeline.models.network_jobs").network_jobs.USE_XLA
     print(f"one plain LSTM with XLA {'off' if jit_default else 'on'} (the pipeline uses it "
           f"{'on' if jit_default else 'off'} here):", flush=True)
     lstm_other = _in_worker(_fit_jobs, [by["lstm"]], cfg, not jit_default)[0]

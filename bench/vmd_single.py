@@ -32,7 +32,7 @@ N, K, ALPHA, TOL = 16_000, 8, 2000.0, 1e-7
 def signal() -> np.ndarray:
     """The first 16,000 points of the 30-min Sapelo DO series after QC; the one longer gap left
     (13 steps in 2012-07) is linearly interpolated, as VMD needs a complete signal."""
-    from wq_pipeline.station import load_station
+    from wq_pipeline.data.station import load_station
 
     v = load_station(C.SAPELO, "DO_obs").values.to_numpy(dtype=float)[:N]
     bad = ~np.isfinite(v)

@@ -1,7 +1,7 @@
 """Stepwise VMD over the Sapelo hourly series: every origin's trailing window, L = 512, K = 8.
 
 Windows: every position of the hourly DO series (after the pipeline's QC) whose trailing 512
-points are finite, as ``wq_pipeline.protocol.stepwise_decompose`` decomposes them. The numba
+points are finite, as ``wq_pipeline.models.protocol.stepwise_decompose`` decomposes them. The numba
 engine decomposes all of them (1 and 2 threads); vmdpy (and vmdrs-py when installed) loop over an
 even sample of ``--sample`` windows, and the numba and numpy engines are timed on the same sample,
 so the ratios are side by side on identical windows. Whole-series times for the loops are the

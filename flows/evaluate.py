@@ -7,7 +7,7 @@ submitted through the flow's task runner, so series fan out over threads or, wit
 series with bad input is reported and the others go on.
 
 Decompositions are cached by a content hash of their input series, forecast positions and
-parameters (the key comes from :func:`wq_pipeline.pipeline.decomposition_cache_key`), so a rerun
+parameters (the key comes from :func:`wq_pipeline.evaluation.pipeline.decomposition_cache_key`), so a rerun
 on the same data with other model settings skips the expensive stepwise decomposition. Each
 network (every component with and without FECA, and the plain LSTM) is its own task; they run
 concurrently, each in a worker process of the training pool.
@@ -24,10 +24,10 @@ from prefect.cache_policies import NO_CACHE
 
 from wq_pipeline.config import EvaluateConfig
 from wq_pipeline.errors import InputError
-from wq_pipeline.pipeline import MODEL_NAMES, StageRunner, run_evaluation
-from wq_pipeline.registry import Registry
+from wq_pipeline.evaluation.pipeline import MODEL_NAMES, StageRunner, run_evaluation
+from wq_pipeline.store.registry import Registry
 from wq_pipeline.report import build_report
-from wq_pipeline.training import register_evaluation
+from wq_pipeline.serve.training import register_evaluation
 
 
 class PrefectStages(StageRunner):

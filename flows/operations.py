@@ -1,7 +1,7 @@
 """Prefect flows for operations: scheduled forecasts, retraining and backfills.
 
-Thin: each station's work is one library call (:func:`wq_pipeline.forecasting.issue_forecast`,
-:func:`wq_pipeline.training.train_version`, :func:`wq_pipeline.backfill.run_backfill`) plus its
+Thin: each station's work is one library call (:func:`wq_pipeline.serve.forecasting.issue_forecast`,
+:func:`wq_pipeline.serve.training.train_version`, :func:`wq_pipeline.serve.backfill.run_backfill`) plus its
 archive records, run as a Prefect task. ``forecast_flow`` and ``train_flow`` submit one task per
 station, so stations fan out through the flow's task runner (threads by default; ``wq serve``
 sets the configured runner, see :mod:`flows.deployments`).
@@ -20,7 +20,7 @@ model versions are renamed into place whole, forecast rows of one call go in one
 failed run record is marked ``failed``.
 
 Alerts: a forecast whose crossing probability reaches the station's ``alert_level`` raises an
-alert (:mod:`wq_pipeline.alerts`), stored in the archive with the forecast. Each *new* alert is
+alert (:mod:`wq_pipeline.serve.alerts`), stored in the archive with the forecast. Each *new* alert is
 published by the forecast task: a warning in the log, a Prefect event ``wq.alert.crossing`` (an
 automation can notify on it) and a markdown artifact per station. A retried or repeated run
 finds its alerts already stored and publishes nothing twice.
@@ -48,13 +48,13 @@ from prefect.runtime import deployment as runtime_deployment
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from wq_pipeline.alerts import ALERT_EVENT, alert_markdown, alert_sentence
-from wq_pipeline.archive import Archive
+from wq_pipeline.serve.alerts import ALERT_EVENT, alert_markdown, alert_sentence
+from wq_pipeline.store.archive import Archive
 from wq_pipeline.config import EvaluateConfig
 from wq_pipeline.errors import InputError
-from wq_pipeline.global_versions import global_groups
-from wq_pipeline.jobs import backfill_job, forecast_job, train_global_job, train_job
-from wq_pipeline.registry import Registry
+from wq_pipeline.serve.global_versions import global_groups
+from wq_pipeline.serve.jobs import backfill_job, forecast_job, train_global_job, train_job
+from wq_pipeline.store.registry import Registry
 from wq_pipeline.settings import load_serve_settings
 
 RETRIES = 2

@@ -67,7 +67,7 @@ def sapelo_tiny_csv(tmp_path_factory, shared_data: Path) -> Path:
 def tiny_stepwise_run(sapelo_tiny_csv: Path, tmp_path_factory):
     """One tiny honest evaluation run shared by the pipeline and report tests: (out dir, result)."""
     from wq_pipeline.config import EvaluateConfig
-    from wq_pipeline.pipeline import run_evaluation
+    from wq_pipeline.evaluation.pipeline import run_evaluation
 
     out = tmp_path_factory.mktemp("stepwise")
     return out, run_evaluation(EvaluateConfig(data=sapelo_tiny_csv, out=out, thresholds=[TINY_THRESHOLD], **TINY))
@@ -88,8 +88,8 @@ def tiny_model(sapelo_tiny_csv: Path, tmp_path_factory):
     import pandas as pd
 
     from wq_pipeline.config import EvaluateConfig
-    from wq_pipeline.registry import Registry
-    from wq_pipeline.training import train_version
+    from wq_pipeline.store.registry import Registry
+    from wq_pipeline.serve.training import train_version
 
     root = tmp_path_factory.mktemp("registry")
     cfg = EvaluateConfig(data=sapelo_tiny_csv, **TINY)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from wq_pipeline.cli import main
-from wq_pipeline.pipeline import SKILL_REFERENCES
+from wq_pipeline.evaluation.pipeline import SKILL_REFERENCES
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:

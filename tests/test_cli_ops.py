@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import TINY
-from wq_pipeline.archive import Archive
+from wq_pipeline.store.archive import Archive
 from wq_pipeline.cli import main
 from wq_pipeline.errors import InputError
 from wq_pipeline.settings import load_serve_settings
@@ -78,7 +78,7 @@ def test_forecast_crossings_raise_alerts_once_and_alerts_list_shows_them(store, 
     P(DO < 0.5) all but impossible; at alert level 0.9 only the first raises an alert, at its
     first step. The stored probabilities are those of the stored quantiles. A rerun stores and
     announces nothing new."""
-    from wq_pipeline.exceedance import crossing_probability, parse_threshold
+    from wq_pipeline.models.exceedance import crossing_probability, parse_threshold
 
     cfg, models, db, version = store
     args = ["forecast", *_opts(cfg, models, db), "--as-of", "2012-02-10T12:00", "--threshold", "DO_obs<20",

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import STATISTICAL_MODELS, EvaluateConfig
-from .errors import InputError
-from .station import load_station
+from wq_pipeline.config import STATISTICAL_MODELS, EvaluateConfig
+from wq_pipeline.errors import InputError
+from wq_pipeline.data.station import load_station
 
 __all__ = ["Evaluation", "Model", "evaluate", "load_station"]
 
@@ -53,7 +53,7 @@ class Evaluation:
 
     def report_html(self) -> str:
         """The self-contained HTML report (built on first use)."""
-        from .report import build_report
+        from wq_pipeline.report import build_report
 
         path = self.out / "report.html"
         if not path.is_file():
@@ -85,7 +85,7 @@ def evaluate(data: str | Path | pd.DataFrame, target: str, *, out: str | Path | 
     ``wq evaluate`` with ``_``: ``freq="1D"``, ``horizon=7``, ``window=28`` ...). Outputs go to
     ``out`` (default: a temporary folder that lives as long as the result).
     Bad input raises :class:`~wq_pipeline.errors.InputError` naming what is wrong."""
-    from .pipeline import StageRunner, run_evaluation
+    from wq_pipeline.evaluation.pipeline import StageRunner, run_evaluation
 
     keep = tempfile.TemporaryDirectory(prefix="wq-evaluate-") if out is None else None
     folder = Path(keep.name) if keep is not None else Path(out)
@@ -135,8 +135,8 @@ class Model:
         self._series: pd.Series | None = None
 
     def _view(self, series: pd.Series) -> Any:
-        from .models.forecaster import SeriesView
-        from .protocol import eligible_origins
+        from wq_pipeline.models.forecaster import SeriesView
+        from wq_pipeline.models.protocol import eligible_origins
 
         if not isinstance(series.index, pd.DatetimeIndex) or series.index.tz is None:
             raise InputError("Model.fit: the series needs a tz-aware DatetimeIndex on a regular grid")
@@ -149,8 +149,8 @@ class Model:
 
     def fit(self, series: pd.Series) -> "Model":
         """Fit on ``series`` (what is known at its last time); returns self."""
-        from .models.forecaster import Fitted
-        from .models.kinds import forecaster_from_fitted
+        from wq_pipeline.models.forecaster import Fitted
+        from wq_pipeline.models.kinds import forecaster_from_fitted
 
         view = self._view(series)
         settings = {"window": self.window, "seasonal_period": self.seasonal_period}

@@ -21,7 +21,7 @@ from typing import Sequence
 
 from pydantic import ValidationError
 
-from .config import (
+from wq_pipeline.config import (
     METHODS,
     PROTOCOLS,
     READ_FIELDS,
@@ -31,7 +31,7 @@ from .config import (
     QCConfig,
     ReadOptions,
 )
-from .errors import InputError
+from wq_pipeline.errors import InputError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -458,8 +458,8 @@ def _evaluation_targets(a: argparse.Namespace, data: Path, site: str | None) -> 
         if any(not t for t in targets) or len({t.lower() for t in targets}) != len(targets):
             raise InputError(f"--target: expected distinct, non-empty column names, got {a.target!r}")
         return targets
-    from .load import load_table
-    from .qc import variable_columns
+    from wq_pipeline.data.load import load_table
+    from wq_pipeline.data.qc import variable_columns
 
     read = _read_options(a)
     table = load_table(data, time_col=a.time_col, site=site, site_col=a.site_col, read=read)
@@ -473,7 +473,7 @@ def _evaluation_targets(a: argparse.Namespace, data: Path, site: str | None) -> 
 def _evaluation_sites(a: argparse.Namespace, data: Path) -> list[str | None]:
     """The sites of ``data`` to evaluate: every one (``--all-sites``), the ``--site`` list (each
     checked against the file's sites: exit 2 listing them), or the file's only one (None)."""
-    from .load import list_sites
+    from wq_pipeline.data.load import list_sites
 
     if a.all_sites:
         sites = list_sites(data, time_col=a.time_col, site_col=a.site_col, read=_read_options(a))
@@ -505,7 +505,7 @@ class _Series:
 def _evaluation_series(a: argparse.Namespace, argv: Sequence[str]) -> list[_Series]:
     """Every (file, site, target) the run evaluates, with its output folder: ``DIR`` for one
     series, else ``DIR/<file>/<site>/<target>`` keeping only the parts that vary."""
-    from .summary import folder_name
+    from wq_pipeline.evaluation.summary import folder_name
 
     files = list(a.data)
     if len({str(f) for f in files}) != len(files):
@@ -525,8 +525,8 @@ def _evaluation_series(a: argparse.Namespace, argv: Sequence[str]) -> list[_Seri
 
 
 def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
-    from .pipeline import preflight
-    from .summary import summary_html, summary_markdown, summary_table
+    from wq_pipeline.evaluation.pipeline import preflight
+    from wq_pipeline.evaluation.summary import summary_html, summary_markdown, summary_table
 
     series = _evaluation_series(a, argv)
     several = len(series) > 1
@@ -554,7 +554,7 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
         raise InputError(f"none of the {len(skipped)} series can be evaluated; {label}: {why}")
     registry_dir = None
     if a.register:
-        from .settings import load_serve_settings
+        from wq_pipeline.settings import load_serve_settings
 
         registry_dir = str(load_serve_settings(a.config, None, a.models).archive.models)
     if several:
@@ -581,14 +581,14 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
             skipped[s.label] = str(exc)
             print(f"  skipped {s.label}: {exc}")
     if several:
-        from .pipeline import write_outputs
+        from wq_pipeline.evaluation.pipeline import write_outputs
 
         out = a.out
         table = summary_table(results)
         md_extra = html_extra = ""
         tables = {"summary.csv": table}
         if a.against_local:
-            from .summary import comparison_html, comparison_markdown, global_vs_local
+            from wq_pipeline.evaluation.summary import comparison_html, comparison_markdown, global_vs_local
 
             comparison = global_vs_local(table)
             tables["global_vs_local.csv"] = comparison
@@ -611,10 +611,10 @@ def cmd_evaluate(a: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _evaluate_global(runnable: list[_Series], skipped: dict[str, str]) -> dict[str, dict]:
-    """Evaluate ``runnable`` series with global networks (:func:`~wq_pipeline.global_networks.run_global`);
+    """Evaluate ``runnable`` series with global networks (:func:`~wq_pipeline.evaluation.global_networks.run_global`);
     a series that fails with bad input joins ``skipped``; any other failure is raised."""
-    from .global_networks import run_global
-    from .pipeline import metrics_table
+    from wq_pipeline.evaluation.global_networks import run_global
+    from wq_pipeline.evaluation.pipeline import metrics_table
 
     results, errors = run_global({s.label: s.cfg for s in runnable})
     for label, exc in errors.items():
@@ -622,7 +622,7 @@ def _evaluate_global(runnable: list[_Series], skipped: dict[str, str]) -> dict[s
             raise exc
         skipped[label] = str(exc)
         print(f"  skipped {label}: {exc}")
-    from .report import build_report
+    from wq_pipeline.report import build_report
 
     out = {}
     for s in runnable:
@@ -641,8 +641,8 @@ def _evaluate_fanned_out(a: argparse.Namespace, runnable: list[_Series], registr
     from flows.deployments import task_runner_for
     from flows.evaluate import evaluate_series_flow
 
-    from .pipeline import metrics_table
-    from .settings import load_serve_settings
+    from wq_pipeline.evaluation.pipeline import metrics_table
+    from wq_pipeline.settings import load_serve_settings
 
     if a.series_workers < 1:
         raise InputError(f"--series-workers: expected a positive number of series, got {a.series_workers}")
@@ -670,7 +670,7 @@ def _evaluate_fanned_out(a: argparse.Namespace, runnable: list[_Series], registr
 def _against_local(a: argparse.Namespace, runnable: list[_Series], results: dict[str, dict]) -> dict[str, dict]:
     """Evaluate every series of a ``--global`` run again with its own networks, into
     ``DIR/local/<series>``: ``{series: {GLOBAL_NETWORKS: metrics, LOCAL_NETWORKS: metrics}}``."""
-    from .summary import GLOBAL_NETWORKS, LOCAL_NETWORKS, folder_name
+    from wq_pipeline.evaluation.summary import GLOBAL_NETWORKS, LOCAL_NETWORKS, folder_name
 
     both = {}
     for s in runnable:
@@ -685,7 +685,12 @@ def _against_local(a: argparse.Namespace, runnable: list[_Series], results: dict
 
 def _evaluate_target(a: argparse.Namespace, cfg: EvaluateConfig, registry_dir: str | None) -> dict[str, dict]:
     """Evaluate one target under the protocol(s) asked for; returns ``{protocol: metrics}``."""
-    from .pipeline import compare_protocols, metrics_table, run_evaluation, write_outputs
+    from wq_pipeline.evaluation.pipeline import (
+        compare_protocols,
+        metrics_table,
+        run_evaluation,
+        write_outputs,
+    )
 
     protocols = ("stepwise", "global") if a.protocol == "both" else (cfg.protocol,)
     results = {}
@@ -696,8 +701,8 @@ def _evaluate_target(a: argparse.Namespace, cfg: EvaluateConfig, registry_dir: s
             result = run_evaluation(run_cfg)
             metrics = result.metrics
             if register:
-                from .registry import Registry
-                from .training import register_evaluation
+                from wq_pipeline.store.registry import Registry
+                from wq_pipeline.serve.training import register_evaluation
 
                 metrics["model_version"] = register_evaluation(result, run_cfg, Registry(Path(register))).version
         else:
@@ -718,7 +723,7 @@ def _evaluate_target(a: argparse.Namespace, cfg: EvaluateConfig, registry_dir: s
             print(f"  {model:<18} stepwise {row['nse_stepwise']:.3f}   global {row['nse_global']:.3f}   "
                   f"leak {row['nse_leak']:+.3f}")
     if a.no_flow or len(protocols) > 1:  # a flow run builds its own report; the joint one is built here
-        from .report import build_report
+        from wq_pipeline.report import build_report
 
         build_report(cfg.out)
     print(f"Report: {(cfg.out / 'report.html').resolve()}")
@@ -731,9 +736,9 @@ def _stores(a: argparse.Namespace):
     input writes nothing; the shown URL hides the password."""
     from sqlalchemy.engine import make_url
 
-    from .archive import Archive
-    from .registry import Registry
-    from .settings import load_serve_settings
+    from wq_pipeline.store.archive import Archive
+    from wq_pipeline.store.registry import Registry
+    from wq_pipeline.settings import load_serve_settings
 
     settings = load_serve_settings(getattr(a, "config", None), getattr(a, "database", None), getattr(a, "models", None))
     url = settings.archive.database
@@ -753,8 +758,8 @@ def cmd_train(a: argparse.Namespace, argv: Sequence[str]) -> int:
     if len(sites) > 1:
         return _train_global(a, argv, [s for s in sites if s is not None])
     cfg = _config_from_args(a, argv, site=sites[0])
-    from .jobs import train_job
-    from .workers import resolve_jobs
+    from wq_pipeline.serve.jobs import train_job
+    from wq_pipeline.models.workers import resolve_jobs
 
     registry, open_archive, shown_url = _stores(a)
     if cfg.model in STATISTICAL_MODELS:
@@ -774,7 +779,7 @@ def cmd_train(a: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def _train_global(a: argparse.Namespace, argv: Sequence[str], sites: list[str]) -> int:
     """``wq train --all-sites`` / ``--site A,B``: one global version for every site."""
-    from .jobs import train_global_job
+    from wq_pipeline.serve.jobs import train_global_job
 
     cfgs = {site: _config_from_args(a, argv, site=site) for site in sites}
     registry, open_archive, _ = _stores(a)
@@ -795,7 +800,7 @@ def _train_global(a: argparse.Namespace, argv: Sequence[str], sites: list[str]) 
 
 def cmd_forecast(a: argparse.Namespace, argv: Sequence[str]) -> int:
     cfg = _config_from_args(a, argv)
-    from .jobs import forecast_job
+    from wq_pipeline.serve.jobs import forecast_job
 
     registry, open_archive, shown_url = _stores(a)
     done = forecast_job(cfg, registry, open_archive, as_of=a.as_of, model_version=a.model_version, command=cfg.command)
@@ -817,7 +822,7 @@ def cmd_forecast(a: argparse.Namespace, argv: Sequence[str]) -> int:
     else:
         for t, v in zip(frame["target_time"], frame["value"]):
             print(f"  {t.isoformat()}  {v:.4f}")
-    from .alerts import alert_sentence
+    from wq_pipeline.serve.alerts import alert_sentence
 
     crossings = done.crossings
     for th in issued.thresholds:
@@ -837,8 +842,8 @@ def cmd_backfill(a: argparse.Namespace, argv: Sequence[str]) -> int:
     cfg = _config_from_args(a, argv)
     from tqdm.auto import tqdm
 
-    from .jobs import backfill_job
-    from .workers import resolve_jobs
+    from wq_pipeline.serve.jobs import backfill_job
+    from wq_pipeline.models.workers import resolve_jobs
 
     if a.chunk < 1:
         raise InputError(f"--chunk must be >= 1 (got {a.chunk})")
@@ -893,7 +898,7 @@ def cmd_models(a: argparse.Namespace) -> int:
 
 
 def cmd_forecasts(a: argparse.Namespace) -> int:
-    from .asof import as_timestamp
+    from wq_pipeline.evaluation.asof import as_timestamp
 
     _, open_archive, _ = _stores(a)
     archive = open_archive()
@@ -908,8 +913,8 @@ def cmd_forecasts(a: argparse.Namespace) -> int:
 
 
 def cmd_alerts(a: argparse.Namespace) -> int:
-    from .alerts import alert_sentence
-    from .asof import as_timestamp
+    from wq_pipeline.serve.alerts import alert_sentence
+    from wq_pipeline.evaluation.asof import as_timestamp
 
     if a.limit < 1:
         raise InputError(f"--limit must be >= 1 (got {a.limit})")
@@ -929,7 +934,7 @@ def cmd_alerts(a: argparse.Namespace) -> int:
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
-    from .settings import load_serve_settings
+    from wq_pipeline.settings import load_serve_settings
 
     settings = load_serve_settings(a.config, a.database, a.models)
     if not settings.stations:
@@ -941,7 +946,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from .report import build_report
+    from wq_pipeline.report import build_report
 
     print(f"Wrote {build_report(a.dir)}")
     return EXIT_OK

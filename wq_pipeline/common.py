@@ -51,7 +51,7 @@ def library_versions() -> dict[str, str]:
     """Versions of the packages that shape the numbers."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from ._version import __version__
+    from wq_pipeline._version import __version__
 
     out = {"wq-pipeline": __version__, "python": sys.version.split()[0]}
     for pkg in ("numpy", "pandas", "statsmodels", "vmdpy", "EMD-signal", "tensorflow-cpu", "tensorflow", "keras", "prefect"):

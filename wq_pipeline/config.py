@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .options import (
+from wq_pipeline.options import (
     EnsembleOptions,
     HybridOptions,
     IntervalOptions,
@@ -23,12 +23,12 @@ from .options import (
 )
 
 # ---------------------------------------------------------------------------
-# QC configuration (used by wq_pipeline.qc.run_qc / wq_pipeline.load.load_station)
+# QC configuration (used by wq_pipeline.data.qc.run_qc / wq_pipeline.data.load.load_station)
 # ---------------------------------------------------------------------------
 
 
 class SpikeLimits(BaseModel):
-    """Per-column override of the causal spike guard (:mod:`wq_pipeline.spikes`).
+    """Per-column override of the causal spike guard (:mod:`wq_pipeline.data.spikes`).
 
     - ``enabled``: False turns the guard off for this column.
     - ``floor``: a jump from the last accepted reading must exceed it to be guarded (column
@@ -45,7 +45,7 @@ class SpikeLimits(BaseModel):
 
 
 class SpikeGuardConfig(BaseModel):
-    """The causal spike guard of QC (:func:`wq_pipeline.spikes.spike_guard`): a Hampel identifier
+    """The causal spike guard of QC (:func:`wq_pipeline.data.spikes.spike_guard`): a Hampel identifier
     on increment rates against the last accepted reading, using only readings up to each reading.
 
     - ``enabled``: apply it (to the target and every variable column with a built-in default or
@@ -89,7 +89,7 @@ class SpikeGuardConfig(BaseModel):
 
 
 class QCConfig(BaseModel):
-    """Options of the quality-control stage (:func:`wq_pipeline.qc.run_qc`).
+    """Options of the quality-control stage (:func:`wq_pipeline.data.qc.run_qc`).
 
     - ``drop_suspect``: NERRS ``<1>`` (suspect) readings are removed only when True.
     - ``max_gap``: runs of at most this many missing grid steps, with data on both
@@ -126,7 +126,7 @@ class QCConfig(BaseModel):
 
 
 # ---------------------------------------------------------------------------
-# Reading a station file (used by wq_pipeline.reading / wq_pipeline.timestamps)
+# Reading a station file (used by wq_pipeline.data.reading / wq_pipeline.data.timestamps)
 # ---------------------------------------------------------------------------
 
 _SEP_NAMES = {",": ",", "comma": ",", ";": ";", "semicolon": ";", "\t": "\t", "\\t": "\t", "tab": "\t",
@@ -171,8 +171,8 @@ TimeFormat = Annotated[str | None, AfterValidator(_time_format)]
 
 
 class ReadOptions(BaseModel):
-    """How to read a station file; None means detect (:mod:`wq_pipeline.reading`,
-    :mod:`wq_pipeline.timestamps`).
+    """How to read a station file; None means detect (:mod:`wq_pipeline.data.reading`,
+    :mod:`wq_pipeline.data.timestamps`).
 
     - ``sep``: the delimiter of a text file (``,``, ``;``, tab or ``|``).
     - ``decimal``: the decimal mark (``.`` or ``,``).
@@ -226,27 +226,27 @@ class EvaluateConfig(BaseModel):
       training windows only, the high-complexity group decomposed again by VMD into
       ``secondary_modes`` modes.
     - ``covariates``: other columns of the station given to every network as extra input
-      channels (their last W values up to the origin; see :mod:`wq_pipeline.covariates`).
+      channels (their last W values up to the origin; see :mod:`wq_pipeline.data.covariates`).
     - ``first_stage``, ``raw_channel``, ``hybrid_components``, ``calendar``, ``shrink``: what the
-      hybrid model (:mod:`wq_pipeline.hybrid`) is built from.
+      hybrid model (:mod:`wq_pipeline.models.hybrid`) is built from.
     - ``level_free``: every network sees its inputs and predicts its targets relative to each
-      window's last value (:mod:`wq_pipeline.scaling`).
+      window's last value (:mod:`wq_pipeline.models.scaling`).
     - ``folds``, ``test_start``: K test periods spread over the series, or the test period's start
-      (ISO time; :func:`wq_pipeline.protocol.fold_bounds`); ``test_fraction`` sets one fold's length.
+      (ISO time; :func:`wq_pipeline.models.protocol.fold_bounds`); ``test_fraction`` sets one fold's length.
     - ``model``: the model ``wq train`` fits and ``wq forecast`` / ``wq backfill`` serve (and
       ``wq evaluate --register`` registers): the main model (the ensemble) by default, or any
       one of its members.
     - ``ensemble_rule``, ``ensemble_half_life`` (grid steps; None: 60 days on sub-daily grids, 280
       steps on daily ones): how the
-      main model, the online-weighted ensemble (:mod:`wq_pipeline.ensemble`), weighs its members.
+      main model, the online-weighted ensemble (:mod:`wq_pipeline.models.ensemble`), weighs its members.
     - ``quantiles``, ``interval_method``: the quantile levels every model forecasts, and how they
-      are calibrated on the errors already observed (:mod:`wq_pipeline.intervals`).
+      are calibrated on the errors already observed (:mod:`wq_pipeline.models.intervals`).
     - ``thresholds``: ``COLUMN<VALUE`` or ``COLUMN>VALUE``; those on the target get crossing
-      probabilities and Brier scores (:mod:`wq_pipeline.exceedance`).
+      probabilities and Brier scores (:mod:`wq_pipeline.models.exceedance`).
     - ``alert_level``: in (0, 1]; an issued forecast whose crossing probability reaches it at any
-      step raises an alert (:mod:`wq_pipeline.alerts`).
+      step raises an alert (:mod:`wq_pipeline.serve.alerts`).
     - ``challenge``: also score a daily run the NEON Forecasting Challenge's way
-      (:mod:`wq_pipeline.challenge`).
+      (:mod:`wq_pipeline.evaluation.challenge`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -346,17 +346,17 @@ class EvaluateConfig(BaseModel):
         return ReadOptions(**{k: getattr(self, k) for k in READ_FIELDS})
 
     def hybrid_options(self) -> "HybridOptions":
-        """The hybrid model's switches (:class:`wq_pipeline.hybrid.HybridOptions`)."""
+        """The hybrid model's switches (:class:`wq_pipeline.models.hybrid.HybridOptions`)."""
         return HybridOptions(first_stage=self.first_stage, raw_channel=self.raw_channel,
                              components=self.hybrid_components, calendar=self.calendar, shrink=self.shrink)
 
     def ensemble_options(self, step_hours: float) -> "EnsembleOptions":
-        """The ensemble's options on a grid of ``step_hours`` (:class:`wq_pipeline.ensemble.EnsembleOptions`)."""
+        """The ensemble's options on a grid of ``step_hours`` (:class:`wq_pipeline.models.ensemble.EnsembleOptions`)."""
         half_life = self.ensemble_half_life or default_half_life(step_hours)
         return EnsembleOptions(rule=self.ensemble_rule, half_life=half_life)
 
     def interval_options(self, step_hours: float) -> "IntervalOptions":
-        """How quantiles are calibrated on a grid of ``step_hours`` (:class:`wq_pipeline.intervals.IntervalOptions`)."""
+        """How quantiles are calibrated on a grid of ``step_hours`` (:class:`wq_pipeline.models.intervals.IntervalOptions`)."""
         return IntervalOptions(levels=self.quantiles, method=self.interval_method,
                                half_life=default_interval_half_life(step_hours))
 

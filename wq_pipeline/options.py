@@ -1,8 +1,8 @@
 """The options of the models, as plain frozen dataclasses and checks: the hybrid's switches, the
 ensemble's rule and half-life, how quantiles are calibrated, and station thresholds. A leaf, so
 that the configuration (:mod:`wq_pipeline.config`) validates and builds them without importing
-the models that use them (:mod:`wq_pipeline.hybrid`, :mod:`wq_pipeline.ensemble`,
-:mod:`wq_pipeline.intervals`, :mod:`wq_pipeline.exceedance`, which re-export them)."""
+the models that use them (:mod:`wq_pipeline.models.hybrid`, :mod:`wq_pipeline.models.ensemble`,
+:mod:`wq_pipeline.models.intervals`, :mod:`wq_pipeline.models.exceedance`, which re-export them)."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ class IntervalOptions:
 
 def default_interval_half_life(step_hours: float) -> float:
     """The rolling half-life in grid steps: 60 days on sub-daily grids, at least 280 records on
-    coarser ones (as the ensemble's, :func:`wq_pipeline.ensemble.default_half_life`)."""
+    coarser ones (as the ensemble's, :func:`wq_pipeline.models.ensemble.default_half_life`)."""
     return max(1440.0 / float(step_hours), 280.0)
 
 

@@ -39,8 +39,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .config import EvaluateConfig
-from .errors import InputError
+from wq_pipeline.config import EvaluateConfig
+from wq_pipeline.errors import InputError
 
 DEFAULT_DATABASE = "sqlite:///data/wq.db"
 DEFAULT_MODELS = Path("models")

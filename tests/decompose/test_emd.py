@@ -130,7 +130,7 @@ def test_ceemdan_end_condition_edge_case(shared_data) -> None:
     it. The pyemd-rs engine re-tests with PyEMD's end condition and matches PyEMD."""
     import pyemd_rs
 
-    from wq_pipeline.station import load_station
+    from wq_pipeline.data.station import load_station
 
     v = load_station(shared_data / "nerr_sapelo_deancreek_2012.csv", "DO_obs", freq="1h").values.to_numpy(float)
     x = v[4647 - 511 : 4647 + 1]

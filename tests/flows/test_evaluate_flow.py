@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wq_pipeline.pipeline import MODEL_NAMES
+from wq_pipeline.evaluation.pipeline import MODEL_NAMES
 
 WQ = Path(sys.executable).with_name("wq")
 

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from tests.conftest import TINY, TINY_TRAIN_AS_OF
-from wq_pipeline.archive import Archive
-from wq_pipeline.registry import Registry
+from wq_pipeline.store.archive import Archive
+from wq_pipeline.store.registry import Registry
 from wq_pipeline.settings import RunnerSettings, ServeSettings, load_serve_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -229,7 +229,7 @@ def _assert_alert_published(flow_run_id, issued_at: pd.Timestamp) -> None:
     from prefect import get_client
     from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
 
-    from wq_pipeline.alerts import ALERT_EVENT
+    from wq_pipeline.serve.alerts import ALERT_EVENT
 
     with get_client(sync_client=True) as client:
         # (the sync client's read_artifacts sends null filters this server version refuses: post the filter)

@@ -12,7 +12,7 @@ from tests.conftest import TINY
 from wq_pipeline.config import SERVED_MODELS, EvaluateConfig
 from wq_pipeline.models.forecaster import KINDS, SeriesView
 from wq_pipeline.models.kinds import kind
-from wq_pipeline.training import fold_forecaster
+from wq_pipeline.serve.training import fold_forecaster
 
 
 @pytest.mark.parametrize("name", SERVED_MODELS)

@@ -24,7 +24,7 @@ def test_round_trip_predicts_the_same(sapelo_do_hourly: np.ndarray, tmp_path) ->
 
 def test_receiving_process_does_not_start_tensorflow() -> None:
     code = ("import sys, pickle; from wq_pipeline.models.serialized import SerializedNetwork; "
-            "pickle.loads(pickle.dumps(SerializedNetwork(b'x', 'n', 6))); import wq_pipeline.pipeline; "
+            "pickle.loads(pickle.dumps(SerializedNetwork(b'x', 'n', 6))); import wq_pipeline.evaluation.pipeline; "
             "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]

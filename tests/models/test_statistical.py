@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wq_pipeline.baselines.arima import arima_forecast, fit_arima, select_order
-from wq_pipeline.baselines.suite import statistical_baselines
+from wq_pipeline.models.baselines.arima import arima_forecast, fit_arima, select_order
+from wq_pipeline.models.baselines.suite import statistical_baselines
 from wq_pipeline.errors import InputError
-from wq_pipeline.station import load_station
+from wq_pipeline.data.station import load_station
 from wq_pipeline.models.forecaster import SeriesView, dump_forecaster
 from wq_pipeline.models.kinds import load_forecaster
 from wq_pipeline.models.statistical import STATISTICAL_FORECASTERS, statistical_forecaster

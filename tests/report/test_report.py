@@ -14,7 +14,7 @@ import pytest
 
 from tests.report.cdp import Browser, BrowserError
 from wq_pipeline.errors import InputError
-from wq_pipeline.pipeline import MEMBER_NAMES, MODEL_NAMES, SKILL_REFERENCES
+from wq_pipeline.evaluation.pipeline import MEMBER_NAMES, MODEL_NAMES, SKILL_REFERENCES
 from wq_pipeline.report import _fmt, _pct, build_context, build_report, json_for_script, render_html, RunFiles
 from wq_pipeline.report.figures import MODEL_COLORS, MODEL_LABELS, gap_broken, minmax_indices, parse_times, time_text
 
@@ -508,7 +508,7 @@ def test_every_fold_in_the_report(folds_dir: Path, browser: Browser):
 
 def test_flow_headline_and_summary_carry_the_folds(folds_dir: Path, run_dir: Path, tmp_path: Path):
     from flows.evaluate import headline_markdown
-    from wq_pipeline.summary import COLUMNS, fold_ratios, summary_html, summary_markdown, summary_table
+    from wq_pipeline.evaluation.summary import COLUMNS, fold_ratios, summary_html, summary_markdown, summary_table
 
     m = json.loads((folds_dir / "metrics.json").read_text())
     one = json.loads((run_dir / "metrics.json").read_text())

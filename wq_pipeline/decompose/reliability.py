@@ -1,7 +1,7 @@
 """End-effect profile of a decomposer: how many end samples of a trailing window are unreliable.
 
 Stepwise ("honest") forecasting decomposes only the trailing window ``x[t-L+1 .. t]`` of each
-forecast origin ``t`` (:func:`wq_pipeline.protocol.stepwise_decompose`). Near the window's right
+forecast origin ``t`` (:func:`wq_pipeline.models.protocol.stepwise_decompose`). Near the window's right
 end a mode is distorted by the boundary: its value at ``t-d`` from the trailing window differs
 from its value at the same time from a decomposition of a long stretch centred on ``t``, where
 ``t-d`` is far from both ends. :func:`end_effect_profile` measures that difference per channel

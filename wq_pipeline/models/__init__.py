@@ -1,6 +1,10 @@
-"""Keras models: the FECA layer, the (FECA-)LSTM forecaster builder, training and prediction.
+"""Every forecaster and what it is built from: the forecaster contract and its kinds
+(statistical baselines, networks, the hybrid, the ensemble, calibrated quantiles), the honest
+sample construction (protocol), scaling, network training jobs and pool, ensemble weights,
+conformal intervals, scoring rules and threshold crossings; and the Keras parts: the FECA layer,
+the (FECA-)LSTM builder, training and prediction.
 
-Names are imported on first use, so importing ``wq_pipeline.models.serialized`` (what training
+The Keras names below are imported on first use, so importing ``wq_pipeline.models.serialized`` (what training
 workers send back) does not start TensorFlow.
 """
 

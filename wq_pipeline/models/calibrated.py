@@ -8,7 +8,7 @@ the model's state, the trailing window an origin needs, the calibration options 
 ``forecast`` is the model's own forecast, unchanged. ``forecast_with_quantiles`` at origin ``t``
 also recomputes the model at every usable origin after the record up to ``t`` (each from data up
 to its own origin, remembered across a backfill's chunks) and calibrates on the errors of those
-forecasts whose targets were observed by ``t`` (:func:`~wq_pipeline.intervals.conformal_quantiles`),
+forecasts whose targets were observed by ``t`` (:func:`~wq_pipeline.models.intervals.conformal_quantiles`),
 as the evaluation calibrates that model. It is the ensemble's machinery with a single member of
 weight one, so the two calibrate alike.
 """
@@ -20,10 +20,18 @@ from typing import Any
 
 import numpy as np
 
-from ..ensemble import EnsembleOptions
-from ..intervals import IntervalOptions, conformal_quantiles
-from .ensemble_forecaster import RECORD_FORECASTS, RECORD_TIMES, EnsembleForecaster
-from .forecaster import Fitted, Forecaster, Parts, SeriesView, dump_forecaster, forecaster_from_doc, register
+from wq_pipeline.models.ensemble import EnsembleOptions
+from wq_pipeline.models.intervals import IntervalOptions, conformal_quantiles
+from wq_pipeline.models.ensemble_forecaster import RECORD_FORECASTS, RECORD_TIMES, EnsembleForecaster
+from wq_pipeline.models.forecaster import (
+    Fitted,
+    Forecaster,
+    Parts,
+    SeriesView,
+    dump_forecaster,
+    forecaster_from_doc,
+    register,
+)
 
 
 @register
@@ -55,7 +63,7 @@ class CalibratedForecaster(EnsembleForecaster):
         return getattr(self.model, "info", {})
 
     def statistical_members(self) -> list[str]:
-        """None: a fallback stands in for the model itself (:mod:`wq_pipeline.forecasting`)."""
+        """None: a fallback stands in for the model itself (:mod:`wq_pipeline.serve.forecasting`)."""
         return []
 
     def forecast(self, view: SeriesView, origins: np.ndarray, only: list[str] | None = None) -> np.ndarray:
@@ -85,7 +93,7 @@ class CalibratedForecaster(EnsembleForecaster):
 
     @classmethod
     def from_fitted(cls, fitted: Fitted) -> "CalibratedForecaster":
-        raise TypeError("a calibrated model is built by wq_pipeline.training around a fitted model and its record")
+        raise TypeError("a calibrated model is built by wq_pipeline.serve.training around a fitted model and its record")
 
     @classmethod
     def from_state(cls, state: dict[str, Any], parts: Parts | None = None) -> "CalibratedForecaster":

@@ -1,4 +1,4 @@
-"""The main model as a forecaster: the online-weighted ensemble (:mod:`wq_pipeline.ensemble`) of
+"""The main model as a forecaster: the online-weighted ensemble (:mod:`wq_pipeline.models.ensemble`) of
 fitted member forecasters, with the record its weights need.
 
 State: every member's state, the weighting options, the members the evaluation found identical
@@ -13,7 +13,7 @@ the training computed them (validation and, after ``wq evaluate --register``, te
    record's last one up to ``max(origins)`` (recomputed from the view, each from data up to its
    own origin; remembered between calls on the same series, so a backfill's chunks do not
    recompute them);
-3. the weights at each requested origin from those rows with :func:`~wq_pipeline.ensemble.online_weights`
+3. the weights at each requested origin from those rows with :func:`~wq_pipeline.models.ensemble.online_weights`
    (a row issued at ``s`` counts for step ``h`` only once ``s + h <= t``, and only where the view
    holds a real observation at ``s + h``): at an origin of the record they equal the
    evaluation's weights there;
@@ -32,11 +32,20 @@ from dataclasses import asdict
 from typing import Any
 
 import numpy as np
-from ..ensemble import EnsembleOptions, combine, online_weights
-from ..intervals import IntervalOptions, conformal_quantiles
-from ..protocol import window_ok
-from . import networks, statistical  # noqa: F401  (its members: they register their kinds)
-from .forecaster import KINDS, Fitted, Forecaster, Parts, SeriesView, dump_forecaster, forecaster_from_doc, register
+from wq_pipeline.models.ensemble import EnsembleOptions, combine, online_weights
+from wq_pipeline.models.intervals import IntervalOptions, conformal_quantiles
+from wq_pipeline.models.protocol import window_ok
+from wq_pipeline.models import networks, statistical  # noqa: F401  (its members: they register their kinds)
+from wq_pipeline.models.forecaster import (
+    KINDS,
+    Fitted,
+    Forecaster,
+    Parts,
+    SeriesView,
+    dump_forecaster,
+    forecaster_from_doc,
+    register,
+)
 
 RECORD_TIMES, RECORD_FORECASTS = "record_times", "record_forecasts"
 
@@ -79,7 +88,7 @@ class EnsembleForecaster(Forecaster):
         self._fitted = True
 
     def fit(self, view: SeriesView) -> "EnsembleForecaster":
-        raise TypeError("the ensemble is built by wq_pipeline.training from its trained members and their record")
+        raise TypeError("the ensemble is built by wq_pipeline.serve.training from its trained members and their record")
 
     # ------------------------------------------------------------------ forecasting
 
@@ -166,7 +175,7 @@ class EnsembleForecaster(Forecaster):
     def forecast_with_quantiles(self, view: SeriesView, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(n, H)`` forecasts and ``(n, H, Q)`` quantiles at ``self.intervals.levels`` in one pass:
         the ensemble's own forecasts over its record and the requested origins, calibrated on their
-        errors already observed at each origin (:func:`~wq_pipeline.intervals.conformal_quantiles`),
+        errors already observed at each origin (:func:`~wq_pipeline.models.intervals.conformal_quantiles`),
         as the evaluation calibrates them."""
         origins = np.asarray(origins, dtype=np.int64)
         if origins.size == 0:

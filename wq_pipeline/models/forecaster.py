@@ -35,11 +35,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from wq_pipeline.errors import InputError
 
 if TYPE_CHECKING:
-    from ..covariates import Covariates
-    from ..scaling import Scaler
+    from wq_pipeline.data.covariates import Covariates
+    from wq_pipeline.models.scaling import Scaler
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class Parts:
 
 @dataclass
 class Fitted:
-    """What one fit of every model produced (a fold of :func:`wq_pipeline.pipeline.fit_folds`):
+    """What one fit of every model produced (a fold of :func:`wq_pipeline.evaluation.pipeline.fit_folds`):
     what :meth:`Forecaster.from_fitted` builds any fitted forecaster from.
 
     - ``view``: the series up to the test period, with its validation origins and covariates;

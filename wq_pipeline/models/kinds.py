@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InputError
-from . import calibrated, ensemble_forecaster, networks, statistical  # noqa: F401  (they register themselves)
-from .forecaster import KINDS, Fitted, Forecaster, Parts, forecaster_from_doc
+from wq_pipeline.errors import InputError
+from wq_pipeline.models import calibrated, ensemble_forecaster, networks, statistical  # noqa: F401  (they register themselves)
+from wq_pipeline.models.forecaster import KINDS, Fitted, Forecaster, Parts, forecaster_from_doc
 
 
 def kind(name: str) -> type[Forecaster]:

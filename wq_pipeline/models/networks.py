@@ -1,14 +1,14 @@
 """The network models as forecasters (:mod:`wq_pipeline.models.forecaster`): the plain LSTM, the
 per-component networks (with FECA or without) and the hybrid (first stage + one FECA-LSTM).
 
-Each holds its trained networks (Keras models with their :class:`~wq_pipeline.scaling.Scaler`)
+Each holds its trained networks (Keras models with their :class:`~wq_pipeline.models.scaling.Scaler`)
 and the settings its inputs need, and forecasts ``(n_origins, H)`` exactly as the evaluation
 built its test inputs: the same trailing windows, the same stepwise decomposition of each
 origin's window (shared between models through :class:`Decomposition`'s cache, so an ensemble
 decomposes once), the same covariate channels and calendar terms. The state is JSON (settings
 and network names) plus the networks as binary :class:`~wq_pipeline.models.forecaster.Parts`.
 
-They are trained by :mod:`wq_pipeline.training` (one pool of training processes for every
+They are trained by :mod:`wq_pipeline.serve.training` (one pool of training processes for every
 network of a model, as the evaluation trains them), not by :meth:`fit`: fitting one network
 object at a time would give up that parallelism.
 """
@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from ..covariates import with_covariates
-from ..hybrid import HybridOptions, calendar_channels, first_stage_forecast, hybrid_inputs
-from ..protocol import ComponentSamples, raw_windows, stepwise_decompose
-from ..scaling import Scaler
-from .forecaster import Fitted, Forecaster, Parts, SeriesView, register
+from wq_pipeline.data.covariates import with_covariates
+from wq_pipeline.models.hybrid import HybridOptions, calendar_channels, first_stage_forecast, hybrid_inputs
+from wq_pipeline.models.protocol import ComponentSamples, raw_windows, stepwise_decompose
+from wq_pipeline.models.scaling import Scaler
+from wq_pipeline.models.forecaster import Fitted, Forecaster, Parts, SeriesView, register
 
 Network = tuple[str, Any, Scaler]  # (file name, Keras model, scaler)
 
@@ -49,7 +49,7 @@ class Decomposition:
     learnt: dict[str, Any] = field(default_factory=dict)
 
     def decomposer(self) -> Any:
-        from ..decompose import make_decomposer
+        from wq_pipeline.decompose import make_decomposer
 
         return make_decomposer(self.method, self.modes, self.seed, **self.params, **self.learnt)
 
@@ -92,7 +92,7 @@ def decomposition_seconds() -> float:
 
 def _predict(net: Network, X: np.ndarray) -> np.ndarray:
     """One network's forecast ``(n, H)`` in target units from inputs ``(n, W, C)``."""
-    from .train import compiled_predict
+    from wq_pipeline.models.train import compiled_predict
 
     _, model, scaler = net
     return scaler.inverse(compiled_predict(model, scaler.transform_inputs(X).astype("float32")), X)
@@ -128,7 +128,7 @@ class _NetworkModel(Forecaster):
         self._fitted = True
 
     def fit(self, view: SeriesView) -> "_NetworkModel":
-        raise TypeError(f"{self.name}: networks are trained by wq_pipeline.training (one training pool for every "
+        raise TypeError(f"{self.name}: networks are trained by wq_pipeline.serve.training (one training pool for every "
                         f"network of a model), then wrapped in this forecaster")
 
     def parts(self) -> Parts:
@@ -222,7 +222,7 @@ class PlainComponentNetworks(ComponentNetworks):
 
 @register
 class HybridNetwork(_NetworkModel):
-    """The hybrid (:mod:`wq_pipeline.hybrid`): first-stage forecast plus ``weights (H,)`` x the
+    """The hybrid (:mod:`wq_pipeline.models.hybrid`): first-stage forecast plus ``weights (H,)`` x the
     network's correction; with the network skipped, the first stage alone."""
 
     name = "hybrid_feca_lstm"
@@ -251,7 +251,7 @@ class HybridNetwork(_NetworkModel):
                 raise ValueError("the hybrid uses components but its state has no decomposition")
             samples = self.decomposition.samples(values, origins)
         cal = calendar_channels(view.times) if self.options.calendar else None
-        from ..covariates import Covariates
+        from wq_pipeline.data.covariates import Covariates
 
         cov = view.covariates if view.covariates is not None else Covariates(np.zeros((values.size, 0)), [])
         X = hybrid_inputs(values, origins, self.window, self.options, samples, cov, cal)

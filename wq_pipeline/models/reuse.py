@@ -19,7 +19,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from .lstm import build_forecaster
+from wq_pipeline.models.lstm import build_forecaster
 
 _CACHE: dict[tuple, tuple[keras.Model, list[np.ndarray], list[np.ndarray]]] = {}
 

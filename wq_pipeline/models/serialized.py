@@ -52,8 +52,8 @@ def load_network(path: Path) -> Any:
 
     import keras
 
-    from ..errors import InputError
-    from . import feca  # noqa: F401  (registers the FECA layer for loading)
+    from wq_pipeline.errors import InputError
+    from wq_pipeline.models import feca  # noqa: F401  (registers the FECA layer for loading)
 
     try:  # force safe mode even if the process called keras.config.enable_unsafe_deserialization()
         from keras.src.saving.serialization_lib import SafeModeScope

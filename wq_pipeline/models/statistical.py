@@ -1,5 +1,5 @@
 """The statistical baselines as forecasters (:mod:`wq_pipeline.models.forecaster`): each fits
-and chooses its settings exactly as :func:`wq_pipeline.baselines.suite.statistical_baselines`
+and chooses its settings exactly as :func:`wq_pipeline.models.baselines.suite.statistical_baselines`
 does for an evaluation (same helpers), so a fitted forecaster's forecasts at the test origins are
 the evaluation's, and its state (JSON) can be registered and served.
 
@@ -16,18 +16,21 @@ from typing import Any
 
 import numpy as np
 
-from ..baselines.arima import arima_forecast, fit_arima, select_order
-from ..baselines.harmonic import harmonic_ar_diagnose
-from ..baselines.persistence import persistence_forecast
-from ..baselines.seasonal_naive import level_adjusted_seasonal_naive_forecast, seasonal_naive_forecast
-from ..baselines.suite import (
+from wq_pipeline.models.baselines.arima import arima_forecast, fit_arima, select_order
+from wq_pipeline.models.baselines.harmonic import harmonic_ar_diagnose
+from wq_pipeline.models.baselines.persistence import persistence_forecast
+from wq_pipeline.models.baselines.seasonal_naive import (
+    level_adjusted_seasonal_naive_forecast,
+    seasonal_naive_forecast,
+)
+from wq_pipeline.models.baselines.suite import (
     choose_harmonic,
     choose_period,
     climatology_from_profile,
     fit_climatology_profile,
     validation_targets,
 )
-from .forecaster import Fitted, Forecaster, Parts, SeriesView, register
+from wq_pipeline.models.forecaster import Fitted, Forecaster, Parts, SeriesView, register
 
 
 def _floats(values: Any) -> list[float | None]:
@@ -167,7 +170,7 @@ class Climatology(_Periodic):
 @register
 class HarmonicAR(_Periodic):
     """Harmonics plus AR residuals refitted on each origin's trailing window; window, AR order
-    and terms chosen on validation (:func:`wq_pipeline.baselines.suite.choose_harmonic`)."""
+    and terms chosen on validation (:func:`wq_pipeline.models.baselines.suite.choose_harmonic`)."""
 
     name = "harmonic_ar"
 
@@ -232,7 +235,7 @@ class Arima(Forecaster):
             return self._results
         from statsmodels.tsa.arima.model import ARIMA
 
-        from ..baselines.arima import _trend
+        from wq_pipeline.models.baselines.arima import _trend
 
         p, d, q = self.order
         concentrate = p + q + (d == 0) > 0

@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from . import figures as fg
+from wq_pipeline.errors import InputError
+from wq_pipeline.report import figures as fg
 
 __all__ = ["build_report", "read_run", "build_context", "render_html", "json_for_script", "RunFiles", "find_runs"]
 

@@ -917,7 +917,7 @@ def _challenge_part(ch: Any, main: str) -> dict[str, Any] | None:
 
 def _threshold_value(label: Any) -> float | None:
     """The level of a threshold label (``DO_obs<2`` -> 2.0); None when it cannot be read."""
-    from ..exceedance import parse_threshold
+    from wq_pipeline.models.exceedance import parse_threshold
 
     try:
         return parse_threshold(str(label)).value
@@ -929,7 +929,7 @@ def _crossing_chart(k: int, th: dict[str, Any], f: pd.DataFrame, ax: Any, full_r
     """The main model's probability of crossing at step H over the test period (``f``: its step-H
     rows of forecasts.csv in target-time order), the observed crossings marked at their target
     times, and the alert level. None without the probability column."""
-    from ..exceedance import crossed, parse_threshold
+    from wq_pipeline.models.exceedance import crossed, parse_threshold
 
     col = f"P({th['label']})"
     if col not in f.columns:

@@ -1,0 +1,1 @@
+"""Evaluating models honestly: what is known at t, the orchestrating pipeline and its stages, metrics, stationarity tests, the Forecasting Challenge's scores, global networks across series and the summary across series."""

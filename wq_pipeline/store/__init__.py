@@ -1,0 +1,1 @@
+"""What is kept: the model registry (immutable, hashed versions), the forecast archive (SQLite/PostgreSQL) and the EFI export."""
