@@ -110,7 +110,7 @@ def _warm() -> int:
 def _pool_wall(jobs, cfg, workers: int) -> dict:
     """The pipeline's training path: ``fit_predict_portable`` in a pool of ``workers`` started
     single-threaded TensorFlow processes; wall time from the first submit to the last result."""
-    from wq_pipeline.evaluation.pipeline import fit_predict_portable
+    from wq_pipeline.models.network_jobs import fit_predict_portable
 
     from wq_pipeline.models.workers import _init_worker
 
