@@ -23,7 +23,7 @@ from wq_pipeline.options import (
 )
 
 # ---------------------------------------------------------------------------
-# QC configuration (used by wq_pipeline.data.qc.run_qc / wq_pipeline.data.load.load_station)
+# QC configuration (used by wq_pipeline.data.qc.run_qc / wq_pipeline.data.station.load_station)
 # ---------------------------------------------------------------------------
 
 

@@ -77,12 +77,18 @@ def decompose_stage(plan: Plan, cfg: EvaluateConfig, decomposer: Decomposer) -> 
         bar.close()
 
 
+#: the cached results are pickles that name their classes' modules: bumped when those move (2: the
+#: subpackages by stage), so a cache written before is recomputed, never unpickled
+CACHE_LAYOUT = 2
+
+
 def decomposition_cache_key(plan: Plan, cfg: EvaluateConfig, decomposer: Decomposer) -> str:
-    """Content hash of the decomposition's inputs and parameters."""
+    """Content hash of the decomposition's inputs and parameters, and of :data:`CACHE_LAYOUT`."""
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(plan.values).tobytes())
     h.update(np.ascontiguousarray(plan.decompose_at).tobytes())
     h.update(json.dumps({"protocol": cfg.protocol, "L": cfg.decomp_window, "W": cfg.window,
-                         "params": decomposer.params(), "version": __version__}, sort_keys=True).encode())
+                         "params": decomposer.params(), "version": __version__, "layout": CACHE_LAYOUT},
+                        sort_keys=True).encode())
     return "decompose-" + h.hexdigest()
 
