@@ -8,6 +8,7 @@ import pytest
 
 from wq_pipeline.cli import main
 from wq_pipeline.config import EvaluateConfig
+from wq_pipeline.errors import InputError
 from wq_pipeline.evaluation.global_networks import pool_jobs, run_global, unpool
 from wq_pipeline.models.network_jobs import TrainedForecast, TrainJob
 
@@ -95,8 +96,12 @@ def test_a_global_version_serves_every_station_from_the_registry(shared_data, tm
     g = done.version
     assert g.kind == "global" and g.manifest["stations"] == ["BARC", "SUGG"]
     assert sorted(p.name for p in (g.path / "networks").iterdir()) == sorted(f"{n}.keras" for n in g.manifest["components"])
+    # SUGG's data end on 2021-12-15, BARC's on 2022-01-01: each version knew the pooled networks,
+    # which learnt from both, so neither serves a forecast issued before 2022-01-01
+    assert done.stations["SUGG"].manifest["training"]["station_data_end"].startswith("2021-12-15")
+    assert registry.newest("SUGG", "oxygen", pd.Timestamp("2021-12-20", tz="UTC")) is None
     for label, head in done.stations.items():
-        assert head.site == label and head.model == "ensemble"
+        assert head.site == label and head.model == "ensemble" and head.trained_until == g.trained_until
         assert head.manifest["shared"]["version"] == g.version and not (head.path / "networks").exists()
         assert registry.newest(label, "oxygen", pd.Timestamp("2022-06-01", tz="UTC")).version == head.version
         ensemble = registry.load(head.version).forecaster
@@ -150,3 +155,16 @@ def test_evaluate_global_against_local_compares_the_main_model_on_the_same_point
     assert table.iloc[2]["global_at_most_local"] == pytest.approx(table.iloc[:2]["global_at_most_local"].mean())
     assert "id=global-vs-local" in (out / "summary.html").read_text()
     assert "global networks against local ones" in (out / "summary.md").read_text()
+
+
+def test_global_refuses_folds_that_do_not_line_up_in_time(shared_data, tmp_path):
+    """Two folds as fractions of each series (no --test-start): BARC's and SUGG's periods differ, so
+    a network pooled across them would learn from one series' data after the other's test start."""
+    data = shared_data / "neon_aquatics_daily_2020_2022.csv.gz"
+    settings = {**{k: v for k, v in TINY_DAILY.items() if k != "test_start"}, "folds": 2}
+    cfgs = {s: EvaluateConfig(data=data, site=s, out=tmp_path / s, **settings) for s in ("BARC", "SUGG")}
+    results, errors = run_global(cfgs)
+    assert not results and set(errors) == {"BARC", "SUGG"}
+    for exc in errors.values():
+        assert isinstance(exc, InputError) and "folds line up in time" in str(exc), exc
+    assert not (tmp_path / "BARC" / "metrics.json").exists()

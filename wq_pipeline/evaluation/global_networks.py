@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from wq_pipeline.config import EvaluateConfig
+from wq_pipeline.errors import InputError
 from wq_pipeline.models.network_jobs import TrainedForecast, TrainJob
 from wq_pipeline.models.scaling import Scaler, SeriesScaler
 
@@ -134,13 +135,15 @@ class GlobalTrainer:
     """
 
     def __init__(self, n_series: int, cfg: EvaluateConfig,
-                 train_all: Callable[[list[TrainJob], int], list[TrainedForecast]]):
+                 train_all: Callable[[list[TrainJob], int], list[TrainedForecast]], labels: list[str] | None = None):
         self.n = n_series
+        self.labels = list(labels) if labels is not None else [str(i) for i in range(n_series)]
         self.cfg = cfg
         self.train_all = train_all
         self._jobs: dict[int, list[list[TrainJob]]] = {}
         self._out: dict[int, list[list[TrainedForecast]]] = {}
         self._withdrawn: set[int] = set()
+        self._periods: dict[int, list[tuple[Any, Any]] | None] = {}
         self._cond = threading.Condition()
         self._error: BaseException | None = None
         self._done = False
@@ -152,12 +155,19 @@ class GlobalTrainer:
             self._withdrawn.add(index)
             self._release_if_complete()
 
-    def train(self, index: int, fold_jobs: list[list[TrainJob]]) -> list[list[TrainedForecast]]:
+    def train(self, index: int, fold_jobs: list[list[TrainJob]],
+              periods: list[tuple[Any, Any]] | None = None) -> list[list[TrainedForecast]]:
+        """``periods``: per fold, the time of the series' last training or validation value and
+        the start of its test period (None: no test period); the pooled fold must not train on
+        one series' data from after another's test period starts."""
         with self._cond:
             self._jobs[index] = fold_jobs
+            self._periods[index] = periods
             self._release_if_complete()
             while not self._done:
                 self._cond.wait()
+            if isinstance(self._error, InputError):
+                raise InputError(str(self._error))
             if self._error is not None:
                 raise RuntimeError(f"global training failed: {type(self._error).__name__}: {self._error}")
             return self._out[index]
@@ -180,6 +190,7 @@ class GlobalTrainer:
         if len(n_folds) != 1:
             raise ValueError(f"every series needs the same number of folds for global networks, got {sorted(n_folds)}")
         pooled, splits, where = [], [], []
+        self._check_periods(order)
         for k in range(n_folds.pop()):
             per_series = [self._jobs[i][k] for i in order]
             for j in range(len(per_series[0])):
@@ -200,7 +211,27 @@ class GlobalTrainer:
                      "n_train": {job.name: int(job.X_train.shape[0]) for job in pooled}}
 
 
-def pooled_trainer(first: EvaluateConfig, n_series: int) -> GlobalTrainer:
+    def _check_periods(self, order: list[int]) -> None:
+        """Refuse a pooled fold whose training and validation data of one series run past the
+        start of another series' test period: that series' test forecasts would come from a
+        network that learnt from data after their issue times."""
+        known = {i: self._periods.get(i) for i in order if self._periods.get(i)}
+        for k in range(min((len(p) for p in known.values()), default=0)):
+            last = max(known, key=lambda i: known[i][k][0])
+            tests = {i: known[i][k][1] for i in known if known[i][k][1] is not None}
+            if not tests:
+                continue
+            first = min(tests, key=lambda i: tests[i])
+            if known[last][k][0] >= tests[first]:
+                raise InputError(
+                    f"--global: in fold {k + 1}, series {self.labels[last]}'s training and validation data run to "
+                    f"{known[last][k][0].isoformat()}, after series {self.labels[first]}'s test period starts at "
+                    f"{tests[first].isoformat()}; a network pooled across them would forecast {self.labels[first]} "
+                    f"from data after its issue times. Give --test-start (one date for every series) so that the "
+                    f"folds line up in time")
+
+
+def pooled_trainer(first: EvaluateConfig, n_series: int, labels: list[str] | None = None) -> GlobalTrainer:
     """A :class:`GlobalTrainer` for ``n_series`` series that trains the pooled networks in the
     evaluation's training pool, with batches ``n_series`` times larger (an epoch takes as many
     steps as one series' would)."""
@@ -216,7 +247,7 @@ def pooled_trainer(first: EvaluateConfig, n_series: int) -> GlobalTrainer:
         finally:
             bar.close()
 
-    return GlobalTrainer(n_series, first, train_all)
+    return GlobalTrainer(n_series, first, train_all, labels)
 
 
 def in_threads(trainer: GlobalTrainer, labels: list[str],
@@ -249,6 +280,6 @@ def run_global(cfgs: dict[str, EvaluateConfig]) -> tuple[dict[str, Any], dict[st
     from wq_pipeline.evaluation.pipeline import StageRunner, run_evaluation
 
     labels = list(cfgs)
-    trainer = pooled_trainer(cfgs[labels[0]], len(labels))
+    trainer = pooled_trainer(cfgs[labels[0]], len(labels), labels)
     return in_threads(trainer, labels, lambda i, label: run_evaluation(cfgs[label], StageRunner(), trainer=trainer,
                                                                      series_index=i))

@@ -274,7 +274,9 @@ def _train_folds(plans: list[Plan], cfg: EvaluateConfig, samples: list[Component
     once with every other series' jobs."""
     per_fold, first_stages = _fold_jobs(plans, cfg, samples, bases, names)
     if trainer is not None:
-        return trainer.train(series_index, [[f, *fold] for f, fold in zip(firsts, per_fold)]), first_stages
+        periods = [(p.times[p.split.test_start - 1], p.times[p.split.test_start] if p.split.test_start < p.times.size
+                    else None) for p in plans]
+        return trainer.train(series_index, [[f, *fold] for f, fold in zip(firsts, per_fold)], periods), first_stages
     jobs = [job for fold in per_fold for job in fold]
     labels = [job.name if len(plans) == 1 else f"{job.name}-fold{k}"
               for k, fold in enumerate(per_fold, start=1) for job in fold]

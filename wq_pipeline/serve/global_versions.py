@@ -13,6 +13,11 @@ version per station beside it whose networks are the global version's, reached t
 station's :class:`~wq_pipeline.models.scaling.SeriesScaler` (:meth:`Registry.save_forecaster` with
 ``shared``). ``wq forecast``, ``wq backfill`` and ``wq serve`` find a station's version as any
 other. Ids are deterministic: retraining on the same data finds every version and trains nothing.
+
+Honesty across stations: the pooled networks learnt from every station's data, up to the latest
+station's last observation. So every station's version is trained *until* then (its id and
+``training_period.end``; its own data's end is ``training.station_data_end``), and no forecast
+issued before that time (a backfill, a station whose file ends earlier) can use it.
 """
 
 from __future__ import annotations
@@ -116,7 +121,9 @@ def _ids(ready: dict[str, _Station]) -> tuple[str, dict[str, str]]:
     end = max(s.times[-1].tz_convert("UTC") if s.times.tz is not None else s.times[-1].tz_localize("UTC")
               for s in ready.values())
     gid = version_id(GLOBAL_SITE, first.target, end, content)
-    return gid, {label: version_id(s.site, s.cfg.target, s.times[-1],
+    # every station's version knows what the pooled networks learnt: data up to the latest
+    # station's end, so it serves (Registry.newest) only from then, like the global version
+    return gid, {label: version_id(s.site, s.cfg.target, end,
                                    version_content(s.cfg, s.digest, PROCEDURE, global_version=gid))
                  for label, s in ready.items()}
 
@@ -184,7 +191,7 @@ def fit_global(prepared: Prepared, registry: Registry,
 
     t0 = time.perf_counter()
     order = list(ready)
-    trainer = pooled_trainer(first, len(order))
+    trainer = pooled_trainer(first, len(order), order)
     if progress:
         progress(f"fitting {len(order)} stations, their networks once on the pooled samples")
 
@@ -232,9 +239,10 @@ def fit_global(prepared: Prepared, registry: Registry,
             validation=validation_scores(s.values, s.observed, s.val, fold.forecasts[cfg.model][: s.val.size],
                                          cfg.horizon),
             training={"n_train": int(s.train.size), "n_val": int(s.val.size), "seconds": seconds,
-                      "global_version": gid,
+                      "global_version": gid, "station_data_end": s.times[-1].isoformat(),
                       "ensemble": {k: fold.ensemble[k] for k in ("rule", "half_life_steps", "members", "duplicates")}},
         )
+        manifest["training_period"]["end"] = g_manifest["training_period"]["end"]  # what the networks knew
         stations[label] = _save(registry, manifest, forecaster, cfg, fold.plan.covariates, fold.decomposer_fitted,
                                 shared=version)
     return GlobalTraining(version, stations, True, skipped, seconds, {label: folds[label] for label in ready})
