@@ -66,3 +66,13 @@ def test_model_forecasts_from_the_past_only_and_refuses_what_it_is_not(shared_da
         Model("ensemble", horizon=3)
     with pytest.raises(InputError, match="not times of the series"):
         model.predict(["2030-01-01"])
+    gap = s[s.isna() & (s.index > pd.Timestamp("2021-06-01", tz="UTC"))].index[:1]
+    with pytest.raises(InputError, match="no observation at origin"):  # its value would be filled from after it
+        model.predict(gap, series=s)
+
+
+def test_short_gaps_are_filled_as_quality_control_fills_them():
+    from wq_pipeline.api import _fill_short_gaps
+
+    v = np.array([1.0, np.nan, 3.0, np.nan, np.nan, np.nan, np.nan, 8.0, np.nan])
+    np.testing.assert_allclose(_fill_short_gaps(v, 3), [1, 2, 3, np.nan, np.nan, np.nan, np.nan, 8, np.nan])

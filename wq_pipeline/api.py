@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from wq_pipeline.config import STATISTICAL_MODELS, EvaluateConfig
+from wq_pipeline.config import STATISTICAL_MODELS, EvaluateConfig, QCConfig
 from wq_pipeline.errors import InputError
 from wq_pipeline.data.station import load_station
 
@@ -114,6 +114,18 @@ def _config(data: Path, target: str, out: Path, options: dict[str, Any]) -> Eval
         raise InputError("; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())) from None
 
 
+def _fill_short_gaps(values: np.ndarray, max_gap: int) -> np.ndarray:
+    """``values (N,)`` with runs of at most ``max_gap`` NaNs between two observations filled
+    linearly, as quality control fills them; longer gaps and the ends stay NaN."""
+    filled = pd.Series(values).interpolate(limit_area="inside").to_numpy()
+    nan = np.isnan(values)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], nan.astype(np.int8), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2]):
+        if stop - start > max_gap:
+            filled[start:stop] = np.nan
+    return filled
+
+
 class Model:
     """One statistical model (``harmonic_ar``, ``persistence``, ``seasonal_naive``,
     ``level_adjusted_seasonal_naive``, ``climatology``, ``arima``) as the evaluation fits it.
@@ -142,7 +154,7 @@ class Model:
             raise InputError("Model.fit: the series needs a tz-aware DatetimeIndex on a regular grid")
         values = series.to_numpy(dtype=float)
         observed = np.isfinite(values)
-        filled = pd.Series(values).interpolate(limit_area="inside").to_numpy()
+        filled = _fill_short_gaps(values, QCConfig().max_gap)
         val_start = int(round(values.size * (1.0 - self.val_fraction)))
         ok = np.flatnonzero(eligible_origins(filled, observed, self.window, self.horizon))
         return SeriesView(filled, observed, series.index, self.horizon, val_start, ok[ok >= val_start])
@@ -172,5 +184,8 @@ class Model:
         pos = s.index.get_indexer(when)
         if (pos < 0).any():
             raise InputError(f"Model.predict: origin(s) {list(when[pos < 0])} are not times of the series")
+        unobserved = ~np.isfinite(s.to_numpy(dtype=float)[pos])
+        if unobserved.any():  # a forecast starts from a real observation (gap filling stays causal)
+            raise InputError(f"Model.predict: no observation at origin(s) {list(when[unobserved])}")
         F = self._fitted.forecast(view, pos.astype(np.int64))
         return pd.DataFrame(F, index=when, columns=pd.RangeIndex(1, self.horizon + 1, name="step"))
