@@ -893,6 +893,8 @@ def cmd_models(a: argparse.Namespace) -> int:
         nse = val.get("nse", (val.get("test") or {}).get("nse"))
         cells = ["n/a" if x is None else f"{x:.3f}" for x in (rmse, nse)]
         model = v.model if v.model in STATISTICAL_MODELS else f"{v.model} ({v.manifest.get('method', '')})"
+        if v.kind == "global":  # the pooled networks of several stations' versions
+            model = f"{v.model} (global, {len(v.manifest.get('stations', []))} sites)"
         print(f"{v.version:<58}{v.trained_until.isoformat():<27}{model:<31}{cells[0]:>9}{cells[1]:>9}")
     return EXIT_OK
 

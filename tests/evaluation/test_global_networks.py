@@ -124,6 +124,9 @@ def test_a_global_version_serves_every_station_from_the_registry(shared_data, tm
                    "--as-of", "2022-03-01", *store])
         out = capsys.readouterr().out
         assert rc == 0 and f"by model version {done.stations[site].version}" in out, out
+    assert main(["models", "list", "--models", str(tmp_path / "models")]) == 0
+    listed = capsys.readouterr().out
+    assert f"{g.version}" in listed and "ensemble (global, 2 sites)" in listed
     (g.path / "networks" / "lstm.keras").write_bytes(b"not a network")
     rc = main(["forecast", "--data", str(data), "--site", "BARC", "--target", "oxygen", "--freq", "1D",
                "--as-of", "2022-03-02", *store])
